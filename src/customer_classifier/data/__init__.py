@@ -1,0 +1,1 @@
+"""Input data: the contract, a synthetic generator, profiling, verification and ingest."""

@@ -1,0 +1,179 @@
+"""The database adapter: connecting, writing the master tables, reading with bounded memory.
+
+Everything that touches SQLAlchemy engines lives here or in modules that receive an
+engine; domain code takes and returns DataFrames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+from customer_classifier.data.contract import SPECS, Kind, sa_type
+from customer_classifier.data.generate import MasterData
+from customer_classifier.errors import ConfigurationError, DataSourceError
+
+_BATCH_ROWS = 50_000
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+def connect(url: str, *, create_dir: bool = False) -> sa.Engine:
+    """An engine for ``url``; a SQLite file must exist unless ``create_dir`` allows creating it."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigurationError(
+            f"CC_DATABASE_URL {url!r} is not a SQLAlchemy URL; "
+            "use e.g. sqlite:///var/master_data.db or postgresql+psycopg://user@host/db"
+        ) from exc
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(parsed.database or "")
+        if create_dir:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.exists():
+            raise DataSourceError(
+                f"SQLite database {path} does not exist; create the demo one with "
+                "'customer-classifier data generate' or set CC_DATABASE_URL"
+            )
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("", "psycopg2"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    try:
+        engine = sa.create_engine(parsed, pool_pre_ping=True)
+    except NoSuchModuleError as exc:
+        raise ConfigurationError(f"no SQLAlchemy driver for {redact(url)}: {exc}") from exc
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except OperationalError as exc:
+        raise DataSourceError(
+            f"cannot connect to {redact(url)}: {exc.orig}; check host, credentials and network"
+        ) from exc
+    return engine
+
+
+def _kind_for(frame: pd.DataFrame, column: str, expected: Kind | None) -> Kind:
+    """The contract kind when the frame's column fits it, else the kind its values have."""
+    dtype = frame[column].dtype
+    if expected in ("str",):
+        return "str"
+    if expected in ("date", "datetime") and (
+        pd.api.types.is_datetime64_any_dtype(dtype) or dtype == object
+    ):
+        sample = frame[column].dropna().head(1).tolist()
+        if not sample or not isinstance(sample[0], str):
+            return expected
+    if expected == "bool" and pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    if expected in ("int", "float") and pd.api.types.is_numeric_dtype(dtype):
+        return expected
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "int"
+    if pd.api.types.is_float_dtype(dtype):
+        return "float"
+    return "str"
+
+
+def _python_values(series: pd.Series, kind: Kind, sqlite: bool) -> list[Any]:
+    """Column values as the DBAPI wants them, with None for missing."""
+    if kind == "datetime":
+        values = pd.to_datetime(series)
+        if sqlite:
+            text = np.datetime_as_string(values.to_numpy(dtype="datetime64[s]"), unit="s")
+            out: list[Any] = np.char.replace(text, "T", " ").tolist()
+        else:
+            out = list(values.dt.to_pydatetime())
+        mask = values.isna().to_numpy()
+    elif kind == "date":
+        values = pd.to_datetime(series)
+        out = [d.isoformat() for d in values.dt.date] if sqlite else list(values.dt.date)
+        mask = values.isna().to_numpy()
+    elif kind == "bool":
+        out = [bool(v) for v in series.to_numpy()]
+        mask = series.isna().to_numpy()
+    else:
+        mask = series.isna().to_numpy()
+        out = series.astype(object).where(~series.isna(), None).tolist()
+    if mask.any():
+        out = [None if m else v for v, m in zip(out, mask, strict=True)]
+    return out
+
+
+def write_frame(engine: sa.Engine, name: str, frame: pd.DataFrame, *, replace: bool = True) -> None:
+    """Create ``name`` with contract types where the data fits them, then bulk-insert ``frame``."""
+    spec = SPECS.get(name)
+    contract = {c.name: c.kind for c in spec.columns} if spec else {}
+    metadata = sa.MetaData()
+    kinds = {col: _kind_for(frame, col, contract.get(col)) for col in frame.columns}
+    table = sa.Table(
+        name,
+        metadata,
+        *[sa.Column(col, sa_type(kinds[col])) for col in frame.columns],
+    )
+    sqlite = engine.dialect.name == "sqlite"
+    marker = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+    insert = (
+        f"INSERT INTO {name} ({', '.join(frame.columns)}) "
+        f"VALUES ({', '.join([marker] * len(frame.columns))})"
+    )
+    with engine.begin() as conn:
+        if replace:
+            table.drop(conn, checkfirst=True)
+        table.create(conn)
+        for start in range(0, len(frame), _BATCH_ROWS * 4):
+            part = frame.iloc[start : start + _BATCH_ROWS * 4]
+            columns = [_python_values(part[c], kinds[c], sqlite) for c in part.columns]
+            rows = list(zip(*columns, strict=True))
+            for i in range(0, len(rows), _BATCH_ROWS):
+                conn.exec_driver_sql(insert, rows[i : i + _BATCH_ROWS])  # type: ignore[arg-type]
+
+
+def write_master_data(engine: sa.Engine, data: MasterData) -> None:
+    """Write both tables and the indexes a real master database would have."""
+    write_frame(engine, "customers", data.customers)
+    write_frame(engine, "sales", data.sales)
+    with engine.begin() as conn:
+        if "customer_id" in data.customers.columns and not data.customers[
+            "customer_id"
+        ].duplicated().any():
+            conn.exec_driver_sql(
+                "CREATE UNIQUE INDEX IF NOT EXISTS ix_customers_id ON customers (customer_id)"
+            )
+        if {"customer_id", "sold_at"} <= set(data.sales.columns):
+            conn.exec_driver_sql(
+                "CREATE INDEX IF NOT EXISTS ix_sales_customer ON sales (customer_id, sold_at)"
+            )
+
+
+def table_names(engine: sa.Engine) -> set[str]:
+    return set(sa.inspect(engine).get_table_names())
+
+
+def read_query(
+    engine: sa.Engine, query: sa.Select[Any] | sa.TextClause, params: dict[str, Any] | None = None
+) -> pd.DataFrame:
+    with engine.connect() as conn:
+        result = conn.execute(query, params or {})
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def iter_chunks(values: Sequence[int], size: int) -> Iterator[tuple[int, int]]:
+    """Inclusive (low, high) bounds that split sorted ``values`` into chunks of ``size``."""
+    for start in range(0, len(values), size):
+        part = values[start : start + size]
+        yield int(part[0]), int(part[-1])

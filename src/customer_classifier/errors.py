@@ -1,0 +1,37 @@
+"""Exceptions a user can cause, each carrying a message that names the value and the fix.
+
+The CLI prints ``str(error)`` for these and exits non-zero; anything else is a bug and
+keeps its traceback.
+"""
+
+
+class CustomerClassifierError(Exception):
+    """Base of every error whose message is meant for the user."""
+
+
+class ConfigurationError(CustomerClassifierError):
+    """A setting or argument has a value the system cannot work with."""
+
+
+class DataSourceError(CustomerClassifierError):
+    """The database cannot be reached, or a table the contract needs is absent."""
+
+
+class DataVerificationError(CustomerClassifierError):
+    """Blocking data-quality failures: the run stops before anything is written."""
+
+    def __init__(self, message: str, problems: list[str]) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
+class RegistryError(CustomerClassifierError):
+    """A model version or alias is missing, unreadable or fails its checksum."""
+
+
+class AliasConflictError(RegistryError):
+    """An alias moved under us between read and write (optimistic concurrency)."""
+
+
+class TrainingError(CustomerClassifierError):
+    """Training cannot produce a usable model (for example: a single class in the labels)."""
