@@ -29,6 +29,7 @@ run: $(STAMP)
 	$(PY) -m pipelines.run_local
 
 test: $(STAMP)
+	bash scripts/ensure-postgres.sh
 	$(PY) -m pytest
 
 test-fast: $(STAMP)

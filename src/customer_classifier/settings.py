@@ -68,7 +68,8 @@ class Settings(BaseSettings):
     label: LabelRule = LabelRule()
     verification: VerificationThresholds = VerificationThresholds()
     precision_target: float = Field(default=0.80, gt=0, le=1)
-    min_recall: float = Field(default=0.10, ge=0, le=1)
+    min_recall: float = Field(default=0.30, ge=0, le=1)
+    """Required recall: thresholds and champions are compared by precision at this recall."""
     candidates: tuple[str, ...] = ("heuristic", "logistic_regression", "gradient_boosting")
     cv_folds: int = Field(default=3, ge=2, le=10)
     seed: int = 42

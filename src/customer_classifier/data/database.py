@@ -114,12 +114,17 @@ def _python_values(series: pd.Series, kind: Kind, sqlite: bool) -> list[Any]:
     return out
 
 
-def write_frame(engine: sa.Engine, name: str, frame: pd.DataFrame, *, replace: bool = True) -> None:
-    """Create ``name`` with contract types where the data fits them, then bulk-insert ``frame``."""
+def write_frame(engine: sa.Engine, name: str, frame: pd.DataFrame, *, replace: bool = True,
+                kinds: dict[str, Kind] | None = None) -> None:
+    """Bulk-insert ``frame`` into ``name``; with ``replace``, (re)create the table first.
+
+    Contract tables get contract types where the data fits them; others take ``kinds``.
+    """
     spec = SPECS.get(name)
     contract = {c.name: c.kind for c in spec.columns} if spec else {}
     metadata = sa.MetaData()
-    kinds = {col: _kind_for(frame, col, contract.get(col)) for col in frame.columns}
+    if kinds is None:
+        kinds = {col: _kind_for(frame, col, contract.get(col)) for col in frame.columns}
     table = sa.Table(
         name,
         metadata,
@@ -134,7 +139,7 @@ def write_frame(engine: sa.Engine, name: str, frame: pd.DataFrame, *, replace: b
     with engine.begin() as conn:
         if replace:
             table.drop(conn, checkfirst=True)
-        table.create(conn)
+            table.create(conn)
         for start in range(0, len(frame), _BATCH_ROWS * 4):
             part = frame.iloc[start : start + _BATCH_ROWS * 4]
             columns = [_python_values(part[c], kinds[c], sqlite) for c in part.columns]

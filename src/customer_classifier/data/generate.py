@@ -175,7 +175,6 @@ def generate(config: GeneratorConfig = GeneratorConfig()) -> MasterData:
     customers.loc[rng.random(n) < 0.01, "country"] = None
     customers.loc[rng.random(n) < 0.03, "acquisition_channel"] = None
     customers.loc[rng.random(n) < 0.10, "birth_year"] = np.nan
-    customers.loc[customers["segment"] != "consumer", "birth_year"] = np.nan
     customers["birth_year"] = customers["birth_year"].astype("Int64")
     sales["product_category"] = sales["product_category"].astype(object)
     return MasterData(customers=customers, sales=sales)

@@ -1,0 +1,194 @@
+"""``customer-classifier``: every step of the pipelines on its own, from a shell.
+
+User mistakes (bad settings, missing database, failed verification, unknown model
+version) print one message naming the problem and the fix and exit with status 2;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from customer_classifier.errors import CustomerClassifierError
+from customer_classifier.settings import Settings, load_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Customer classifier: data, training, registry and nightly scoring.")
+data_app = typer.Typer(no_args_is_help=True, help="Generate, verify and ingest master data.")
+models_app = typer.Typer(no_args_is_help=True, help="Inspect the model store.")
+app.add_typer(data_app, name="data")
+app.add_typer(models_app, name="models")
+console = Console(stderr=True)
+out = Console()
+
+
+def _settings(**overrides: Any) -> Settings:
+    return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _print_json(payload: Any) -> None:
+    out.print_json(json.dumps(payload, default=str))
+
+
+@data_app.command("generate")
+def data_generate(
+    customers: Annotated[int, typer.Option(help="Number of customers.")] = 20_000,
+    sales_per_customer: Annotated[float, typer.Option(help="Mean sales per customer.")] = 12.0,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same tables.")] = 7,
+    drift: Annotated[float, typer.Option(help="Inject drift in the last 120 days (0=none).")] = 0.0,
+    corrupt: Annotated[str | None, typer.Option(help="Inject one corruption (see docs).")] = None,
+    database_url: Annotated[str | None, typer.Option(help="Target; default CC_DATABASE_URL.")] = None,
+) -> None:
+    """Write a synthetic Master Data database (Customers and Sales)."""
+    from customer_classifier.data import generate as gen
+    from customer_classifier.data.database import connect, write_master_data
+    from customer_classifier.errors import ConfigurationError
+
+    settings = _settings(database_url=database_url)
+    if corrupt is not None and corrupt not in gen.CORRUPTIONS:
+        raise ConfigurationError(
+            f"--corrupt {corrupt!r} is unknown; choose from {', '.join(gen.CORRUPTIONS)}")
+    with console.status(f"generating {customers} customers"):
+        data = gen.generate(gen.GeneratorConfig(n_customers=customers, seed=seed, drift=drift,
+                                                sales_per_customer=sales_per_customer))
+        if corrupt is not None:
+            data = gen.corrupt(data, corrupt)  # type: ignore[arg-type]
+    engine = connect(settings.database_url, create_dir=True)
+    with console.status(f"writing {len(data.sales)} sales"):
+        write_master_data(engine, data)
+    _print_json({"database": engine.url.render_as_string(hide_password=True),
+                 "customers": len(data.customers), "sales": len(data.sales)})
+
+
+@data_app.command("verify")
+def data_verify(report_dir: Annotated[Path, typer.Option()] = Path("var/runs/verification")
+                ) -> None:
+    """Profile the source tables and stop on blocking data-quality problems."""
+    from customer_classifier.jobs import verify_data
+
+    result = verify_data(_settings(), report_dir)
+    for finding in result.warnings:
+        console.print(f"[yellow]warning[/] {finding.message}")
+    _print_json({"passed": result.passed, "warnings": len(result.warnings),
+                 "report": str(report_dir / "verification.html")})
+
+
+@data_app.command("ingest")
+def data_ingest(out_dir: Annotated[Path, typer.Option("--out")] = Path("var/runs/snapshot")
+                ) -> None:
+    """Snapshot customers, sales aggregates and label spend to Parquet."""
+    from customer_classifier.jobs import ingest_snapshot
+
+    with console.status("aggregating sales in the database"):
+        _print_json(ingest_snapshot(_settings(), out_dir))
+
+
+@app.command("features")
+def features(
+    snapshot: Annotated[Path, typer.Option()] = Path("var/runs/snapshot"),
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("var/runs/features"),
+) -> None:
+    """Build the train/validation/test feature frames with labels."""
+    from customer_classifier.jobs import build_training_frames
+
+    _print_json(build_training_frames(_settings(), snapshot, out_dir))
+
+
+@app.command("train")
+def train(
+    features_dir: Annotated[Path, typer.Option("--features")] = Path("var/runs/features"),
+    bundle: Annotated[Path, typer.Option()] = Path("var/runs/bundle"),
+    report: Annotated[Path, typer.Option()] = Path("var/runs/training.html"),
+) -> None:
+    """Train and evaluate every candidate; save the chosen model's bundle."""
+    from customer_classifier.jobs import train_models
+
+    with console.status("training candidates"):
+        result = train_models(_settings(), features_dir, bundle, report)
+    _print_json({k: v for k, v in result.items() if k not in ("roc", "confusion")})
+
+
+@app.command("register")
+def register(bundle: Annotated[Path, typer.Option()] = Path("var/runs/bundle")) -> None:
+    """Register a trained bundle; make it champion if it beats the baseline and champion."""
+    from customer_classifier.jobs import register_model
+
+    _print_json(register_model(_settings(), bundle))
+
+
+@app.command("score")
+def score(version: Annotated[str | None, typer.Option(help="Default: champion.")] = None
+          ) -> None:
+    """Score every active customer and replace the predictions table atomically."""
+    from customer_classifier.jobs import score_nightly, summary_dict
+
+    _print_json(summary_dict(score_nightly(_settings(), version)))
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Versions in the store, newest last, with their aliases."""
+    from customer_classifier.registry import open_store
+
+    store = open_store(_settings().store_uri)
+    aliases = {a: store.get_alias(a) for a in ("champion", "challenger")}
+    table = Table("version", "candidate", "precision", "recall", "aliases")
+    for v in store.list_versions():
+        test = v.metadata.get("metrics", {}).get("test", {})
+        tags = ", ".join(a for a, target in aliases.items() if target == v.version)
+        table.add_row(v.version, str(v.metadata.get("candidate")),
+                      f"{test.get('precision', float('nan')):.4f}",
+                      f"{test.get('recall', float('nan')):.4f}", tags)
+    out.print(table)
+
+
+@models_app.command("show")
+def models_show(version: str) -> None:
+    """Lineage, metrics and checksums of one version (or an alias)."""
+    from customer_classifier.registry import open_store
+
+    store = open_store(_settings().store_uri)
+    resolved = store.get_alias(version) or version
+    v = store.get(resolved)
+    _print_json({"version": v.version, "created_at": v.created_at, "files": v.files,
+                 **{k: val for k, val in v.metadata.items() if k != "feature_schema"}})
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(args=argv, standalone_mode=False)
+    except CustomerClassifierError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
+                             for e in exc.errors())
+        console.print(f"[red]error:[/] invalid settings (CC_* environment variables): {problems}")
+        return 2
+    except Exception as exc:  # typer/click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Exit):
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            return 130
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

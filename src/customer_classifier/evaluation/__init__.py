@@ -1,0 +1,1 @@
+"""Metrics, the decision threshold, and the evaluation report."""

@@ -1,0 +1,58 @@
+"""The training report: every candidate on the same windows, with plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from sklearn.metrics import precision_recall_curve, roc_curve
+
+from customer_classifier.reporting import Report
+from customer_classifier.training.train import TrainingOutcome
+
+
+def write_training_report(outcome: TrainingOutcome, path: Path, *, precision_target: float,
+                          min_recall: float, context: dict[str, str]) -> Path:
+    report = Report("Customer classifier: training and evaluation")
+    report.paragraph(
+        f"Chosen: {outcome.chosen.name} at threshold {outcome.chosen.threshold.threshold:.4f} "
+        f"({outcome.chosen.threshold.policy}). Precision target {precision_target:.2f}, "
+        f"required recall {min_recall:.2f}.", "ok")
+    report.table(["", ""], sorted(context.items()))
+    report.heading("Candidates (test window, threshold chosen on the validation window)")
+    report.table(
+        ["candidate", "cv PR AUC", "threshold", "target met", "precision", "recall",
+         f"precision @ recall>={min_recall:.2f}", "ROC AUC", "PR AUC", "params"],
+        [(r.name, "" if r.cv_pr_auc is None else r.cv_pr_auc, r.threshold.threshold,
+          r.threshold.target_met, r.test.precision, r.test.recall, r.test.precision_at_min_recall,
+          r.test.roc_auc, r.test.pr_auc, r.params) for r in outcome.results],
+    )
+    y = outcome.test_labels
+    fig, (ax_pr, ax_roc) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for r in outcome.results:
+        precision, recall, _ = precision_recall_curve(y, r.test_scores)
+        ax_pr.plot(recall, precision, label=r.name)
+        fpr, tpr, _ = roc_curve(y, r.test_scores)
+        ax_roc.plot(fpr, tpr, label=f"{r.name} (AUC {r.test.roc_auc:.3f})")
+    ax_pr.axhline(precision_target, color="grey", linestyle="--", linewidth=1)
+    ax_pr.axvline(min_recall, color="grey", linestyle=":", linewidth=1)
+    ax_pr.set(xlabel="recall", ylabel="precision", title="Precision-recall (test)")
+    ax_roc.plot([0, 1], [0, 1], color="grey", linewidth=1)
+    ax_roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (test)")
+    ax_pr.legend()
+    ax_roc.legend()
+    report.figure(fig, "precision-recall and ROC curves")
+    report.heading(f"Confusion matrix of {outcome.chosen.name} (test)")
+    (tn, fp), (fn, tp) = outcome.chosen.test.confusion
+    report.table(["truth \\ predicted", "bad", "good"], [("bad", tn, fp), ("good", fn, tp)])
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    scores = outcome.chosen.test_scores
+    ax.hist([scores[y == 0], scores[y == 1]], bins=40, stacked=True, label=["bad", "good"])
+    ax.axvline(outcome.chosen.threshold.threshold, color="black", linestyle="--")
+    ax.set(xlabel="score", ylabel="customers", title="Score distribution (test)")
+    ax.legend()
+    report.figure(fig, "score distribution")
+    return report.write(path)

@@ -1,0 +1,1 @@
+"""Point-in-time features and labels, shared by training, batch scoring and online serving."""

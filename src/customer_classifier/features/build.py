@@ -1,0 +1,103 @@
+"""The model's feature record, derived from a customer's attributes and sales aggregates.
+
+This is the one definition of the features: training, nightly scoring and the online
+predictor all call :func:`build_features` (or validate a record against
+:data:`FEATURE_SCHEMA`), so there is no training-serving skew.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from customer_classifier.data.contract import CATEGORIES, CHANNELS, COUNTRIES, SEGMENTS
+from customer_classifier.features.aggregates import AGGREGATE_COLUMNS, WINDOWS
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    name: str
+    kind: str  # "numeric" or "categorical"
+    minimum: float | None = None
+    maximum: float | None = None
+    categories: tuple[str, ...] | None = None
+    description: str = ""
+
+
+_COUNTS = [f"orders_{w}d" for w in WINDOWS] + ["returns_365d", "units_365d", "orders_total"]
+_MONEY = [f"spend_{w}d" for w in WINDOWS] + ["spend_total"]
+
+FEATURE_SCHEMA: tuple[FeatureSpec, ...] = (
+    FeatureSpec("tenure_days", "numeric", 0, 36_500, description="Days since signup."),
+    FeatureSpec("age", "numeric", 0, 130, description="Age of the account holder; may be null."),
+    FeatureSpec("loyalty_member", "numeric", 0, 1),
+    FeatureSpec("days_since_last_purchase", "numeric", 0, 36_500),
+    FeatureSpec("days_since_first_purchase", "numeric", 0, 36_500),
+    *(FeatureSpec(name, "numeric", 0, 1e7) for name in _COUNTS),
+    *(FeatureSpec(name, "numeric", 0, 1e10) for name in _MONEY),
+    FeatureSpec("avg_order_value_365d", "numeric", 0, 1e9),
+    FeatureSpec("return_rate_365d", "numeric", 0, 1),
+    FeatureSpec("spend_trend", "numeric", 0, 4, description="90-day spend over a quarter of the"
+                " 365-day spend."),
+    *(FeatureSpec(f"share_{c}", "numeric", 0, 1) for c in CATEGORIES),
+    FeatureSpec("country", "categorical", categories=COUNTRIES),
+    FeatureSpec("segment", "categorical", categories=SEGMENTS),
+    FeatureSpec("acquisition_channel", "categorical", categories=CHANNELS),
+)
+FEATURE_NAMES = tuple(f.name for f in FEATURE_SCHEMA)
+NUMERIC_FEATURES = tuple(f.name for f in FEATURE_SCHEMA if f.kind == "numeric")
+CATEGORICAL_FEATURES = tuple(f.name for f in FEATURE_SCHEMA if f.kind == "categorical")
+NULLABLE_FEATURES = ("age", "country", "acquisition_channel", "days_since_last_purchase",
+                     "days_since_first_purchase")
+
+
+def _days_between(later: pd.Timestamp, earlier: pd.Series) -> pd.Series:
+    return (later - pd.to_datetime(earlier)).dt.total_seconds() / 86_400.0
+
+
+def build_features(
+    customers: pd.DataFrame, aggregates: pd.DataFrame, as_of: dt.date, active_window_days: int
+) -> pd.DataFrame:
+    """Feature records (index: customer_id) of the customers active at ``as_of``.
+
+    Active: signed up on or before the as-of date and bought within the active window.
+    """
+    ts = pd.Timestamp(as_of)
+    merged = customers.merge(aggregates, on="customer_id", how="inner")
+    signup = pd.to_datetime(merged["signup_date"])
+    active = (signup <= ts) & (merged["sales_active_window"] > 0)
+    merged = merged.loc[active.to_numpy()].reset_index(drop=True)
+    out = pd.DataFrame(index=pd.Index(merged["customer_id"].astype("int64"), name="customer_id"))
+    out["tenure_days"] = _days_between(ts, merged["signup_date"]).clip(lower=0).to_numpy()
+    birth = pd.to_numeric(merged["birth_year"], errors="coerce").astype("float64")
+    out["age"] = (as_of.year - birth).to_numpy()
+    out["loyalty_member"] = merged["loyalty_member"].astype("float64").to_numpy()
+    out["days_since_last_purchase"] = _days_between(ts, merged["last_purchase_at"]).to_numpy()
+    out["days_since_first_purchase"] = _days_between(ts, merged["first_purchase_at"]).to_numpy()
+    for col in (*_COUNTS, *_MONEY):
+        out[col] = merged[col].astype("float64").to_numpy()
+    orders = merged["orders_365d"].astype("float64").to_numpy()
+    spend = merged["spend_365d"].astype("float64").to_numpy()
+    returns = merged["returns_365d"].astype("float64").to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["avg_order_value_365d"] = np.where(orders > 0, spend / orders, 0.0)
+        out["return_rate_365d"] = np.where(orders + returns > 0, returns / (orders + returns), 0.0)
+        quarter = spend / 4.0
+        out["spend_trend"] = np.where(
+            quarter > 0, np.clip(merged["spend_90d"].to_numpy(dtype=float) / quarter, 0, 4), 0.0)
+        for c in CATEGORIES:
+            part = merged[f"spend_365d_{c}"].to_numpy(dtype=float)
+            out[f"share_{c}"] = np.where(spend > 0, part / spend, 0.0)
+    for col in CATEGORICAL_FEATURES:
+        values = merged[col].astype(object)
+        out[col] = values.where(values.notna(), None).to_numpy()
+    return out[list(FEATURE_NAMES)]
+
+
+def validate_aggregate_columns(aggregates: pd.DataFrame) -> None:
+    missing = [c for c in AGGREGATE_COLUMNS if c not in aggregates.columns]
+    if missing:
+        raise ValueError(f"aggregates lack columns {missing}")

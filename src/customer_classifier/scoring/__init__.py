@@ -1,0 +1,1 @@
+"""Nightly batch scoring of every active customer into the predictions table."""

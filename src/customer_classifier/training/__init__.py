@@ -1,0 +1,1 @@
+"""Candidate models and the training procedure that selects one."""
