@@ -22,8 +22,12 @@ from rich.table import Table
 from customer_classifier.errors import CustomerClassifierError
 from customer_classifier.settings import Settings, load_settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  help="Customer classifier: data, training, registry and nightly scoring.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Customer classifier: data, training, registry and nightly scoring.",
+)
 data_app = typer.Typer(no_args_is_help=True, help="Generate, verify and ingest master data.")
 models_app = typer.Typer(no_args_is_help=True, help="Inspect the model store.")
 app.add_typer(data_app, name="data")
@@ -47,7 +51,9 @@ def data_generate(
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same tables.")] = 7,
     drift: Annotated[float, typer.Option(help="Inject drift in the last 120 days (0=none).")] = 0.0,
     corrupt: Annotated[str | None, typer.Option(help="Inject one corruption (see docs).")] = None,
-    database_url: Annotated[str | None, typer.Option(help="Target; default CC_DATABASE_URL.")] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="Target; default CC_DATABASE_URL.")
+    ] = None,
 ) -> None:
     """Write a synthetic Master Data database (Customers and Sales)."""
     from customer_classifier.data import generate as gen
@@ -57,35 +63,51 @@ def data_generate(
     settings = _settings(database_url=database_url)
     if corrupt is not None and corrupt not in gen.CORRUPTIONS:
         raise ConfigurationError(
-            f"--corrupt {corrupt!r} is unknown; choose from {', '.join(gen.CORRUPTIONS)}")
+            f"--corrupt {corrupt!r} is unknown; choose from {', '.join(gen.CORRUPTIONS)}"
+        )
     with console.status(f"generating {customers} customers"):
-        data = gen.generate(gen.GeneratorConfig(n_customers=customers, seed=seed, drift=drift,
-                                                sales_per_customer=sales_per_customer))
+        data = gen.generate(
+            gen.GeneratorConfig(
+                n_customers=customers, seed=seed, drift=drift, sales_per_customer=sales_per_customer
+            )
+        )
         if corrupt is not None:
-            data = gen.corrupt(data, corrupt)  # type: ignore[arg-type]
+            data = gen.corrupt(data, corrupt)
     engine = connect(settings.database_url, create_dir=True)
     with console.status(f"writing {len(data.sales)} sales"):
         write_master_data(engine, data)
-    _print_json({"database": engine.url.render_as_string(hide_password=True),
-                 "customers": len(data.customers), "sales": len(data.sales)})
+    _print_json(
+        {
+            "database": engine.url.render_as_string(hide_password=True),
+            "customers": len(data.customers),
+            "sales": len(data.sales),
+        }
+    )
 
 
 @data_app.command("verify")
-def data_verify(report_dir: Annotated[Path, typer.Option()] = Path("var/runs/verification")
-                ) -> None:
+def data_verify(
+    report_dir: Annotated[Path, typer.Option()] = Path("var/runs/verification"),
+) -> None:
     """Profile the source tables and stop on blocking data-quality problems."""
     from customer_classifier.jobs import verify_data
 
     result = verify_data(_settings(), report_dir)
     for finding in result.warnings:
         console.print(f"[yellow]warning[/] {finding.message}")
-    _print_json({"passed": result.passed, "warnings": len(result.warnings),
-                 "report": str(report_dir / "verification.html")})
+    _print_json(
+        {
+            "passed": result.passed,
+            "warnings": len(result.warnings),
+            "report": str(report_dir / "verification.html"),
+        }
+    )
 
 
 @data_app.command("ingest")
-def data_ingest(out_dir: Annotated[Path, typer.Option("--out")] = Path("var/runs/snapshot")
-                ) -> None:
+def data_ingest(
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("var/runs/snapshot"),
+) -> None:
     """Snapshot customers, sales aggregates and label spend to Parquet."""
     from customer_classifier.jobs import ingest_snapshot
 
@@ -127,12 +149,18 @@ def register(bundle: Annotated[Path, typer.Option()] = Path("var/runs/bundle")) 
 
 
 @app.command("score")
-def score(version: Annotated[str | None, typer.Option(help="Default: champion.")] = None
-          ) -> None:
+def score(version: Annotated[str | None, typer.Option(help="Default: champion.")] = None) -> None:
     """Score every active customer and replace the predictions table atomically."""
     from customer_classifier.jobs import score_nightly, summary_dict
 
-    _print_json(summary_dict(score_nightly(_settings(), version)))
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("scoring customer chunks", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        summary = score_nightly(_settings(), version, progress=advance)
+    _print_json(summary_dict(summary))
 
 
 @models_app.command("list")
@@ -146,9 +174,13 @@ def models_list() -> None:
     for v in store.list_versions():
         test = v.metadata.get("metrics", {}).get("test", {})
         tags = ", ".join(a for a, target in aliases.items() if target == v.version)
-        table.add_row(v.version, str(v.metadata.get("candidate")),
-                      f"{test.get('precision', float('nan')):.4f}",
-                      f"{test.get('recall', float('nan')):.4f}", tags)
+        table.add_row(
+            v.version,
+            str(v.metadata.get("candidate")),
+            f"{test.get('precision', float('nan')):.4f}",
+            f"{test.get('recall', float('nan')):.4f}",
+            tags,
+        )
     out.print(table)
 
 
@@ -160,8 +192,14 @@ def models_show(version: str) -> None:
     store = open_store(_settings().store_uri)
     resolved = store.get_alias(version) or version
     v = store.get(resolved)
-    _print_json({"version": v.version, "created_at": v.created_at, "files": v.files,
-                 **{k: val for k, val in v.metadata.items() if k != "feature_schema"}})
+    _print_json(
+        {
+            "version": v.version,
+            "created_at": v.created_at,
+            "files": v.files,
+            **{k: val for k, val in v.metadata.items() if k != "feature_schema"},
+        }
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,8 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]error:[/] {exc}")
         return 2
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
-                             for e in exc.errors())
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
         console.print(f"[red]error:[/] invalid settings (CC_* environment variables): {problems}")
         return 2
     except Exception as exc:  # typer/click usage errors carry their own exit code

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import subprocess
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -51,14 +52,20 @@ def code_version() -> str:
     if os.environ.get("CC_CODE_VERSION"):
         return os.environ["CC_CODE_VERSION"]
     try:
-        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                             text=True, check=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=5,
+        )
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return __version__
 
 
 # -- verification ------------------------------------------------------------------------
+
 
 def _profile_state(settings: Settings) -> Path:
     return settings.work_dir / "state" / "last_profile.json"
@@ -72,8 +79,11 @@ def verify_data(settings: Settings, report_dir: Path) -> VerificationResult:
     engine = connect(settings.database_url)
     profile = profile_database(engine)
     state = _profile_state(settings)
-    previous = (DataProfile.model_validate_json(state.read_text(encoding="utf-8"))
-                if state.exists() else None)
+    previous = (
+        DataProfile.model_validate_json(state.read_text(encoding="utf-8"))
+        if state.exists()
+        else None
+    )
     result = verify(profile, settings.verification, previous)
     write_report(result, report_dir / "verification.html", report_dir / "verification.json")
     raise_on_blocking(result)
@@ -84,12 +94,14 @@ def verify_data(settings: Settings, report_dir: Path) -> VerificationResult:
 
 # -- ingest --------------------------------------------------------------------------------
 
+
 def last_sale_date(engine: sa.Engine) -> dt.date:
     with engine.connect() as conn:
         value = conn.exec_driver_sql("SELECT MAX(sold_at) FROM sales").scalar()
     if value is None:
         raise DataSourceError("the sales table is empty: nothing to learn from or score")
-    return pd.Timestamp(value).date()
+    day: dt.date = pd.Timestamp(value).date()
+    return day
 
 
 def training_dates(reference: dt.date, horizon_days: int) -> dict[str, dt.date]:
@@ -126,9 +138,18 @@ def ingest_snapshot(settings: Settings, out_dir: Path) -> dict[str, Any]:
     hashes = {"customers": frame_hash(customers)}
     rows = {"customers": len(customers)}
     for split, as_of in dates.items():
-        aggregates = pd.concat(list(iter_aggregates(
-            engine, as_of, bounds, active_window_days=settings.active_window_days,
-            threads=settings.scoring_threads)), ignore_index=True)
+        aggregates = pd.concat(
+            list(
+                iter_aggregates(
+                    engine,
+                    as_of,
+                    bounds,
+                    active_window_days=settings.active_window_days,
+                    threads=settings.scoring_threads,
+                )
+            ),
+            ignore_index=True,
+        )
         aggregates.to_parquet(out_dir / f"aggregates_{split}.parquet", index=False)
         features = build_features(customers, aggregates, as_of, settings.active_window_days)
         labels = fetch_labels(engine, features.index, as_of, settings.label)
@@ -150,8 +171,8 @@ def ingest_snapshot(settings: Settings, out_dir: Path) -> dict[str, Any]:
 
 # -- features and labels ------------------------------------------------------------------
 
-def build_training_frames(settings: Settings, snapshot_dir: Path, out_dir: Path
-                          ) -> dict[str, Any]:
+
+def build_training_frames(settings: Settings, snapshot_dir: Path, out_dir: Path) -> dict[str, Any]:
     """One Parquet per window: the feature records plus the label."""
     manifest = json.loads((snapshot_dir / "manifest.json").read_text(encoding="utf-8"))
     customers = pd.read_parquet(snapshot_dir / "customers.parquet")
@@ -164,17 +185,23 @@ def build_training_frames(settings: Settings, snapshot_dir: Path, out_dir: Path
         labels = pd.read_parquet(snapshot_dir / f"labels_{split}.parquet")["label"]
         features["label"] = labels.reindex(features.index).fillna(0).astype("int8")
         features.to_parquet(out_dir / f"{split}.parquet")
-        summary["windows"][split] = {"as_of": as_of.isoformat(), "rows": len(features),
-                                     "positive_rate": float(features["label"].mean())}
-    (out_dir / "manifest.json").write_text(json.dumps({**manifest, **summary}, indent=2),
-                                           encoding="utf-8")
+        summary["windows"][split] = {
+            "as_of": as_of.isoformat(),
+            "rows": len(features),
+            "positive_rate": float(features["label"].mean()),
+        }
+    (out_dir / "manifest.json").write_text(
+        json.dumps({**manifest, **summary}, indent=2), encoding="utf-8"
+    )
     return summary
 
 
 # -- training ------------------------------------------------------------------------------
 
-def train_models(settings: Settings, features_dir: Path, bundle_dir: Path, report_path: Path
-                 ) -> dict[str, Any]:
+
+def train_models(
+    settings: Settings, features_dir: Path, bundle_dir: Path, report_path: Path
+) -> dict[str, Any]:
     """Train every candidate, select one, save its bundle and the report.
 
     Returns the figures the pipeline logs as KFP Metrics and ClassificationMetrics.
@@ -182,14 +209,23 @@ def train_models(settings: Settings, features_dir: Path, bundle_dir: Path, repor
     manifest = json.loads((features_dir / "manifest.json").read_text(encoding="utf-8"))
     frames = {s: pd.read_parquet(features_dir / f"{s}.parquet") for s in SPLITS}
     outcome = train_and_select(
-        frames, make_candidates(settings.candidates, settings.seed),
-        precision_target=settings.precision_target, min_recall=settings.min_recall,
-        folds=settings.cv_folds, seed=settings.seed)
+        frames,
+        make_candidates(settings.candidates, settings.seed),
+        precision_target=settings.precision_target,
+        min_recall=settings.min_recall,
+        folds=settings.cv_folds,
+        seed=settings.seed,
+    )
     chosen = outcome.chosen
-    candidates = {
-        r.name: {"threshold": r.threshold.threshold, "target_met": r.threshold.target_met,
-                 "cv_pr_auc": r.cv_pr_auc, "params": r.params,
-                 "validation": r.validation.scalars(), "test": r.test.scalars()}
+    candidates: dict[str, dict[str, Any]] = {
+        r.name: {
+            "threshold": r.threshold.threshold,
+            "target_met": r.threshold.target_met,
+            "cv_pr_auc": r.cv_pr_auc,
+            "params": r.params,
+            "validation": r.validation.scalars(),
+            "test": r.test.scalars(),
+        }
         for r in outcome.results
     }
     metadata = {
@@ -207,12 +243,20 @@ def train_models(settings: Settings, features_dir: Path, bundle_dir: Path, repor
         "min_recall": settings.min_recall,
         "trained_at": dt.datetime.now(dt.UTC).isoformat(),
     }
-    save_bundle(ModelBundle(model=chosen.model, threshold=chosen.threshold.threshold,
-                            metadata=metadata), bundle_dir)
-    write_training_report(outcome, report_path, precision_target=settings.precision_target,
-                          min_recall=settings.min_recall,
-                          context={"data snapshot": manifest["content_hash"][:16],
-                                   "code version": metadata["code_version"]})
+    save_bundle(
+        ModelBundle(model=chosen.model, threshold=chosen.threshold.threshold, metadata=metadata),
+        bundle_dir,
+    )
+    write_training_report(
+        outcome,
+        report_path,
+        precision_target=settings.precision_target,
+        min_recall=settings.min_recall,
+        context={
+            "data snapshot": manifest["content_hash"][:16],
+            "code version": metadata["code_version"],
+        },
+    )
     fpr, tpr, thr = roc_points(outcome.test_labels, chosen.test_scores)
     return {
         "chosen": chosen.name,
@@ -227,6 +271,7 @@ def train_models(settings: Settings, features_dir: Path, bundle_dir: Path, repor
 
 # -- registry ------------------------------------------------------------------------------
 
+
 def register_model(settings: Settings, bundle_dir: Path) -> dict[str, Any]:
     """Register the bundle, alias it challenger, and make it champion when it earns it.
 
@@ -240,8 +285,9 @@ def register_model(settings: Settings, bundle_dir: Path) -> dict[str, Any]:
     store.set_alias(CHALLENGER, version, reason="newly trained")
     mine = bundle.metadata["metrics"]["test"]["precision_at_min_recall"]
     baseline = bundle.metadata["baseline_metrics"]["test"]["precision_at_min_recall"]
-    reasons = [f"precision@recall>={settings.min_recall:.2f}: {mine:.4f} "
-               f"vs heuristic {baseline:.4f}"]
+    reasons = [
+        f"precision@recall>={settings.min_recall:.2f}: {mine:.4f} vs heuristic {baseline:.4f}"
+    ]
     promote = bundle.metadata["candidate"] != "heuristic" and mine > baseline
     if current is not None:
         theirs = store.get(current).metadata["metrics"]["test"]["precision_at_min_recall"]
@@ -249,13 +295,22 @@ def register_model(settings: Settings, bundle_dir: Path) -> dict[str, Any]:
         promote = promote and mine >= theirs
     if promote:
         store.set_alias(CHAMPION, version, expected=current, reason="; ".join(reasons))
-    return {"version": version, "promoted": promote, "champion": store.get_alias(CHAMPION),
-            "reasons": reasons}
+    return {
+        "version": version,
+        "promoted": promote,
+        "champion": store.get_alias(CHAMPION),
+        "reasons": reasons,
+    }
 
 
 # -- scoring -------------------------------------------------------------------------------
 
-def score_nightly(settings: Settings, version: str | None = None) -> ScoringSummary:
+
+def score_nightly(
+    settings: Settings,
+    version: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ScoringSummary:
     """Score every active customer with the champion (or ``version``) and swap the table in."""
     engine = connect(settings.database_url)
     store = open_store(settings.store_uri)
@@ -266,10 +321,17 @@ def score_nightly(settings: Settings, version: str | None = None) -> ScoringSumm
         raise RegistryError(f"no champion in {store.uri}; run training first ('make run')")
     bundle = store.load(version)
     as_of = settings.as_of or (last_sale_date(engine) + dt.timedelta(days=1))
-    return score_customers(engine, bundle, version, as_of, table=settings.predictions_table,
-                           active_window_days=settings.active_window_days,
-                           chunk_customers=settings.chunk_customers,
-                           threads=settings.scoring_threads)
+    return score_customers(
+        engine,
+        bundle,
+        version,
+        as_of,
+        table=settings.predictions_table,
+        active_window_days=settings.active_window_days,
+        chunk_customers=settings.chunk_customers,
+        threads=settings.scoring_threads,
+        progress=progress,
+    )
 
 
 def summary_dict(summary: ScoringSummary) -> dict[str, Any]:

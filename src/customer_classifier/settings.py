@@ -37,7 +37,10 @@ class VerificationThresholds(BaseModel):
     max_null_fraction: float = Field(default=0.05, ge=0, le=1)
     """Default cap on the share of nulls in a nullable column."""
     null_fraction_overrides: dict[str, float] = Field(
-        default_factory=lambda: {"customers.birth_year": 0.25, "customers.acquisition_channel": 0.10}
+        default_factory=lambda: {
+            "customers.birth_year": 0.25,
+            "customers.acquisition_channel": 0.10,
+        }
     )
     """Per ``table.column`` caps that replace the default."""
     max_orphan_fraction: float = Field(default=0.0, ge=0, le=1)

@@ -8,7 +8,7 @@ INTEGER or BIGINT, a ``float`` column any numeric type.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
@@ -64,11 +64,18 @@ CUSTOMERS_SPEC = TableSpec(
         ColumnSpec("country", "str", nullable=True, description="ISO 3166-1 alpha-2 code."),
         ColumnSpec("segment", "str", allowed=SEGMENTS, description="Commercial segment."),
         ColumnSpec(
-            "acquisition_channel", "str", nullable=True, allowed=CHANNELS,
+            "acquisition_channel",
+            "str",
+            nullable=True,
+            allowed=CHANNELS,
             description="How the customer was acquired.",
         ),
         ColumnSpec(
-            "birth_year", "int", nullable=True, minimum=1900, maximum=2015,
+            "birth_year",
+            "int",
+            nullable=True,
+            minimum=1900,
+            maximum=2015,
             description="Year of birth of the account holder (consumers); may be unknown.",
         ),
         ColumnSpec("loyalty_member", "bool", description="Enrolled in the loyalty programme."),
@@ -103,7 +110,7 @@ LABELS_SPEC = TableSpec(
 
 SPECS = {spec.name: spec for spec in (CUSTOMERS_SPEC, SALES_SPEC)}
 
-_SA_TYPES: dict[Kind, type[sa.types.TypeEngine[object]]] = {
+_SA_TYPES: dict[Kind, type[sa.types.TypeEngine[Any]]] = {
     "int": sa.BigInteger,
     "float": sa.Float,
     "str": sa.String,
@@ -113,7 +120,7 @@ _SA_TYPES: dict[Kind, type[sa.types.TypeEngine[object]]] = {
 }
 
 
-def sa_type(kind: Kind) -> sa.types.TypeEngine[object]:
+def sa_type(kind: Kind) -> sa.types.TypeEngine[Any]:
     """The SQLAlchemy type used when this project creates a contract column."""
     return _SA_TYPES[kind]()
 
@@ -121,8 +128,9 @@ def sa_type(kind: Kind) -> sa.types.TypeEngine[object]:
 def sa_table(spec: TableSpec, metadata: sa.MetaData) -> sa.Table:
     """A SQLAlchemy table for a spec: used to write generated data and to read sources."""
     columns = [
-        sa.Column(col.name, sa_type(col.kind), primary_key=(col.name == spec.key),
-                  nullable=col.nullable)
+        sa.Column(
+            col.name, sa_type(col.kind), primary_key=(col.name == spec.key), nullable=col.nullable
+        )
         for col in spec.columns
     ]
     return sa.Table(spec.name, metadata, *columns)

@@ -71,7 +71,7 @@ def _kind_for(frame: pd.DataFrame, column: str, expected: Kind | None) -> Kind:
     if expected in ("str",):
         return "str"
     if expected in ("date", "datetime") and (
-        pd.api.types.is_datetime64_any_dtype(dtype) or dtype == object
+        pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_object_dtype(dtype)
     ):
         sample = frame[column].dropna().head(1).tolist()
         if not sample or not isinstance(sample[0], str):
@@ -114,8 +114,14 @@ def _python_values(series: pd.Series, kind: Kind, sqlite: bool) -> list[Any]:
     return out
 
 
-def write_frame(engine: sa.Engine, name: str, frame: pd.DataFrame, *, replace: bool = True,
-                kinds: dict[str, Kind] | None = None) -> None:
+def write_frame(
+    engine: sa.Engine,
+    name: str,
+    frame: pd.DataFrame,
+    *,
+    replace: bool = True,
+    kinds: dict[str, Kind] | None = None,
+) -> None:
     """Bulk-insert ``frame`` into ``name``; with ``replace``, (re)create the table first.
 
     Contract tables get contract types where the data fits them; others take ``kinds``.
@@ -145,7 +151,7 @@ def write_frame(engine: sa.Engine, name: str, frame: pd.DataFrame, *, replace: b
             columns = [_python_values(part[c], kinds[c], sqlite) for c in part.columns]
             rows = list(zip(*columns, strict=True))
             for i in range(0, len(rows), _BATCH_ROWS):
-                conn.exec_driver_sql(insert, rows[i : i + _BATCH_ROWS])  # type: ignore[arg-type]
+                conn.exec_driver_sql(insert, rows[i : i + _BATCH_ROWS])
 
 
 def write_master_data(engine: sa.Engine, data: MasterData) -> None:
@@ -153,9 +159,10 @@ def write_master_data(engine: sa.Engine, data: MasterData) -> None:
     write_frame(engine, "customers", data.customers)
     write_frame(engine, "sales", data.sales)
     with engine.begin() as conn:
-        if "customer_id" in data.customers.columns and not data.customers[
-            "customer_id"
-        ].duplicated().any():
+        if (
+            "customer_id" in data.customers.columns
+            and not data.customers["customer_id"].duplicated().any()
+        ):
             conn.exec_driver_sql(
                 "CREATE UNIQUE INDEX IF NOT EXISTS ix_customers_id ON customers (customer_id)"
             )

@@ -50,7 +50,7 @@ class GeneratorConfig:
     """Last day with sales; the default scoring date is the day after."""
     seed: int = 7
     drift: float = 0.0
-    """0 = none. >0 raises prices by this fraction and worsens new customers in the last 120 days."""
+    """0 = none; above 0 raises prices and worsens new customers in the last 120 days."""
     drift_days: int = 120
 
 
@@ -130,8 +130,8 @@ def generate(config: GeneratorConfig = GeneratorConfig()) -> MasterData:
     sold_at = days.to_numpy()[day_idx] + seconds.astype("timedelta64[s]")
 
     q = quality[owner]
-    log_mean = np.log(35.0) + 0.3 * q + 0.9 * (segment_idx[owner] == 2) + 0.4 * (
-        segment_idx[owner] == 1
+    log_mean = (
+        np.log(35.0) + 0.3 * q + 0.9 * (segment_idx[owner] == 2) + 0.4 * (segment_idx[owner] == 1)
     )
     amount = rng.lognormal(log_mean, 0.6)
     if config.drift > 0:
@@ -143,7 +143,9 @@ def generate(config: GeneratorConfig = GeneratorConfig()) -> MasterData:
     cat_p = np.exp(cat_logits)
     cat_p /= cat_p.sum(axis=1, keepdims=True)
     cat_cum = np.cumsum(cat_p, axis=1)[owner]
-    category_idx = np.minimum((rng.random(total)[:, None] > cat_cum).sum(axis=1), len(CATEGORIES) - 1)
+    category_idx = np.minimum(
+        (rng.random(total)[:, None] > cat_cum).sum(axis=1), len(CATEGORIES) - 1
+    )
     returned = rng.random(total) < 1.0 / (1.0 + np.exp(2.6 + 0.7 * q))
 
     order = np.argsort(sold_at, kind="stable")
@@ -191,8 +193,9 @@ def corrupt(data: MasterData, kind: Corruption, seed: int = 0) -> MasterData:
     elif kind == "null_burst":
         customers.loc[rng.random(len(customers)) < 0.4, "segment"] = None
     elif kind == "duplicate_ids":
-        customers = pd.concat([customers, customers.sample(n=max(1, len(customers) // 50),
-                                                           random_state=seed)])
+        customers = pd.concat(
+            [customers, customers.sample(n=max(1, len(customers) // 50), random_state=seed)]
+        )
     elif kind == "orphan_sales":
         picked = rng.random(len(sales)) < 0.02
         sales.loc[picked, "customer_id"] = sales["customer_id"].max() + 10_000_000

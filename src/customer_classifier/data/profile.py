@@ -91,8 +91,11 @@ def _profile_table(
         columns[col.name] = ColumnProfile(
             name=col.name, found_kind=found, sql_type=str(reflected[col.name])
         )
-        if found is None or (found != col.kind and {found, col.kind} != {"int", "float"}
-                             and {found, col.kind} != {"int", "bool"}):
+        if found is None or (
+            found != col.kind
+            and {found, col.kind} != {"int", "float"}
+            and {found, col.kind} != {"int", "bool"}
+        ):
             continue  # wrong type: values are not comparable with the contract's ranges
         c = table.c[col.name]
         exprs[f"{col.name}:nulls"] = _sum_if(c.is_(None))
@@ -111,8 +114,15 @@ def _profile_table(
         exprs["first_sale"] = sa.func.min(table.c.sold_at)
         exprs["last_sale"] = sa.func.max(table.c.sold_at)
     with engine.connect() as conn:
-        row = conn.execute(sa.select(*[e.label(k.replace(":", "__")) for k, e in exprs.items()]
-                                     ).select_from(table)).one()._mapping
+        row = (
+            conn.execute(
+                sa.select(*[e.label(k.replace(":", "__")) for k, e in exprs.items()]).select_from(
+                    table
+                )
+            )
+            .one()
+            ._mapping
+        )
     values = {k: row[k.replace(":", "__")] for k in exprs}
     for key, value in values.items():
         if ":" in key:
@@ -124,8 +134,12 @@ def _profile_table(
         if key in values:
             extras[key] = values[key]
     profile = TableProfile(
-        name=spec.name, exists=True, rows=rows, columns=columns,
-        duplicate_keys=duplicates, key_enforced_unique=unique,
+        name=spec.name,
+        exists=True,
+        rows=rows,
+        columns=columns,
+        duplicate_keys=duplicates,
+        key_enforced_unique=unique,
     )
     return profile, extras
 
@@ -150,8 +164,12 @@ def profile_database(engine: sa.Engine, now: dt.datetime | None = None) -> DataP
         extras.update(found)
     customers, sales = tables[CUSTOMERS_SPEC.name], tables[SALES_SPEC.name]
     orphans = 0
-    if (customers.exists and sales.exists and "customer_id" in customers.columns
-            and "customer_id" in sales.columns):
+    if (
+        customers.exists
+        and sales.exists
+        and "customer_id" in customers.columns
+        and "customer_id" in sales.columns
+    ):
         orphans = _count_orphans(engine)
     return DataProfile(
         database=engine.url.render_as_string(hide_password=True),

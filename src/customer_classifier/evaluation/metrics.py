@@ -38,8 +38,9 @@ class ClassificationReport:
         return {k: float(v) for k, v in out.items()}
 
 
-def evaluate(y_true: np.ndarray, scores: np.ndarray, threshold: float,
-             min_recall: float) -> ClassificationReport:
+def evaluate(
+    y_true: np.ndarray, scores: np.ndarray, threshold: float, min_recall: float
+) -> ClassificationReport:
     y_true = np.asarray(y_true).astype(int)
     predicted = (scores >= threshold).astype(int)
     both = len(np.unique(y_true)) == 2
@@ -57,8 +58,9 @@ def evaluate(y_true: np.ndarray, scores: np.ndarray, threshold: float,
     )
 
 
-def roc_points(y_true: np.ndarray, scores: np.ndarray, max_points: int = 200
-               ) -> tuple[list[float], list[float], list[float]]:
+def roc_points(
+    y_true: np.ndarray, scores: np.ndarray, max_points: int = 200
+) -> tuple[list[float], list[float], list[float]]:
     """(fpr, tpr, thresholds), thinned for the Kubeflow UI; infinite thresholds clipped."""
     fpr, tpr, thr = roc_curve(y_true, scores)
     if len(fpr) > max_points:

@@ -14,21 +14,51 @@ from customer_classifier.reporting import Report
 from customer_classifier.training.train import TrainingOutcome
 
 
-def write_training_report(outcome: TrainingOutcome, path: Path, *, precision_target: float,
-                          min_recall: float, context: dict[str, str]) -> Path:
+def write_training_report(
+    outcome: TrainingOutcome,
+    path: Path,
+    *,
+    precision_target: float,
+    min_recall: float,
+    context: dict[str, str],
+) -> Path:
     report = Report("Customer classifier: training and evaluation")
     report.paragraph(
         f"Chosen: {outcome.chosen.name} at threshold {outcome.chosen.threshold.threshold:.4f} "
         f"({outcome.chosen.threshold.policy}). Precision target {precision_target:.2f}, "
-        f"required recall {min_recall:.2f}.", "ok")
+        f"required recall {min_recall:.2f}.",
+        "ok",
+    )
     report.table(["", ""], sorted(context.items()))
     report.heading("Candidates (test window, threshold chosen on the validation window)")
     report.table(
-        ["candidate", "cv PR AUC", "threshold", "target met", "precision", "recall",
-         f"precision @ recall>={min_recall:.2f}", "ROC AUC", "PR AUC", "params"],
-        [(r.name, "" if r.cv_pr_auc is None else r.cv_pr_auc, r.threshold.threshold,
-          r.threshold.target_met, r.test.precision, r.test.recall, r.test.precision_at_min_recall,
-          r.test.roc_auc, r.test.pr_auc, r.params) for r in outcome.results],
+        [
+            "candidate",
+            "cv PR AUC",
+            "threshold",
+            "target met",
+            "precision",
+            "recall",
+            f"precision @ recall>={min_recall:.2f}",
+            "ROC AUC",
+            "PR AUC",
+            "params",
+        ],
+        [
+            (
+                r.name,
+                "" if r.cv_pr_auc is None else r.cv_pr_auc,
+                r.threshold.threshold,
+                r.threshold.target_met,
+                r.test.precision,
+                r.test.recall,
+                r.test.precision_at_min_recall,
+                r.test.roc_auc,
+                r.test.pr_auc,
+                r.params,
+            )
+            for r in outcome.results
+        ],
     )
     y = outcome.test_labels
     fig, (ax_pr, ax_roc) = plt.subplots(1, 2, figsize=(11, 4.5))

@@ -22,8 +22,9 @@ class ThresholdChoice:
     policy: str
 
 
-def choose_threshold(y_true: np.ndarray, scores: np.ndarray, precision_target: float,
-                     min_recall: float) -> ThresholdChoice:
+def choose_threshold(
+    y_true: np.ndarray, scores: np.ndarray, precision_target: float, min_recall: float
+) -> ThresholdChoice:
     precision, recall, thresholds = precision_recall_curve(y_true, scores)
     # precision/recall have one more entry than thresholds (the point recall=0).
     precision, recall = precision[:-1], recall[:-1]
@@ -32,15 +33,24 @@ def choose_threshold(y_true: np.ndarray, scores: np.ndarray, precision_target: f
     reaching = np.flatnonzero((precision >= precision_target) & (recall > 0))
     if reaching.size:
         best = reaching[np.argmax(recall[reaching])]
-        return ThresholdChoice(float(thresholds[best]), float(precision[best]),
-                               float(recall[best]), True,
-                               f"max recall at precision >= {precision_target:.2f}")
+        return ThresholdChoice(
+            float(thresholds[best]),
+            float(precision[best]),
+            float(recall[best]),
+            True,
+            f"max recall at precision >= {precision_target:.2f}",
+        )
     allowed = np.flatnonzero(recall >= min_recall)
     if not allowed.size:
         allowed = np.arange(len(thresholds))
     best = allowed[np.argmax(precision[allowed])]
-    return ThresholdChoice(float(thresholds[best]), float(precision[best]), float(recall[best]),
-                           False, f"max precision at recall >= {min_recall:.2f}")
+    return ThresholdChoice(
+        float(thresholds[best]),
+        float(precision[best]),
+        float(recall[best]),
+        False,
+        f"max precision at recall >= {min_recall:.2f}",
+    )
 
 
 def precision_at_recall(y_true: np.ndarray, scores: np.ndarray, min_recall: float) -> float:

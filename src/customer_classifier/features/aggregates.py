@@ -64,12 +64,16 @@ def aggregate_query(as_of: dt.date, active_window_days: int) -> sa.Select[Any]:
     columns.append(total(sa.case((since(365) & s.c.returned, 1), else_=0)).label("returns_365d"))
     columns.append(total(sa.case((since(365) & kept, s.c.quantity), else_=0)).label("units_365d"))
     for c in CATEGORIES:
-        columns.append(total(sa.case((since(365) & kept & (s.c.product_category == c),
-                                      s.c.amount), else_=0)).label(f"spend_365d_{c}"))
+        columns.append(
+            total(
+                sa.case((since(365) & kept & (s.c.product_category == c), s.c.amount), else_=0)
+            ).label(f"spend_365d_{c}")
+        )
     columns.append(total(sa.case((kept, 1), else_=0)).label("orders_total"))
     columns.append(total(sa.case((kept, s.c.amount), else_=0)).label("spend_total"))
-    columns.append(total(sa.case((since(active_window_days), 1), else_=0))
-                   .label("sales_active_window"))
+    columns.append(
+        total(sa.case((since(active_window_days), 1), else_=0)).label("sales_active_window")
+    )
     columns.append(sa.func.min(s.c.sold_at).label("first_purchase_at"))
     columns.append(sa.func.max(s.c.sold_at).label("last_purchase_at"))
     return (
@@ -87,8 +91,9 @@ def label_spend_query(as_of: dt.date, horizon_days: int) -> sa.Select[Any]:
     return (
         sa.select(
             s.c.customer_id,
-            sa.func.coalesce(sa.func.sum(sa.case((sa.not_(s.c.returned), s.c.amount), else_=0)),
-                             0).label("future_spend"),
+            sa.func.coalesce(
+                sa.func.sum(sa.case((sa.not_(s.c.returned), s.c.amount), else_=0)), 0
+            ).label("future_spend"),
         )
         .where(s.c.sold_at >= start)
         .where(s.c.sold_at < start + dt.timedelta(days=horizon_days))

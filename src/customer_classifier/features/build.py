@@ -40,8 +40,13 @@ FEATURE_SCHEMA: tuple[FeatureSpec, ...] = (
     *(FeatureSpec(name, "numeric", 0, 1e10) for name in _MONEY),
     FeatureSpec("avg_order_value_365d", "numeric", 0, 1e9),
     FeatureSpec("return_rate_365d", "numeric", 0, 1),
-    FeatureSpec("spend_trend", "numeric", 0, 4, description="90-day spend over a quarter of the"
-                " 365-day spend."),
+    FeatureSpec(
+        "spend_trend",
+        "numeric",
+        0,
+        4,
+        description="90-day spend over a quarter of the 365-day spend.",
+    ),
     *(FeatureSpec(f"share_{c}", "numeric", 0, 1) for c in CATEGORIES),
     FeatureSpec("country", "categorical", categories=COUNTRIES),
     FeatureSpec("segment", "categorical", categories=SEGMENTS),
@@ -50,8 +55,13 @@ FEATURE_SCHEMA: tuple[FeatureSpec, ...] = (
 FEATURE_NAMES = tuple(f.name for f in FEATURE_SCHEMA)
 NUMERIC_FEATURES = tuple(f.name for f in FEATURE_SCHEMA if f.kind == "numeric")
 CATEGORICAL_FEATURES = tuple(f.name for f in FEATURE_SCHEMA if f.kind == "categorical")
-NULLABLE_FEATURES = ("age", "country", "acquisition_channel", "days_since_last_purchase",
-                     "days_since_first_purchase")
+NULLABLE_FEATURES = (
+    "age",
+    "country",
+    "acquisition_channel",
+    "days_since_last_purchase",
+    "days_since_first_purchase",
+)
 
 
 def _days_between(later: pd.Timestamp, earlier: pd.Series) -> pd.Series:
@@ -87,7 +97,8 @@ def build_features(
         out["return_rate_365d"] = np.where(orders + returns > 0, returns / (orders + returns), 0.0)
         quarter = spend / 4.0
         out["spend_trend"] = np.where(
-            quarter > 0, np.clip(merged["spend_90d"].to_numpy(dtype=float) / quarter, 0, 4), 0.0)
+            quarter > 0, np.clip(merged["spend_90d"].to_numpy(dtype=float) / quarter, 0, 4), 0.0
+        )
         for c in CATEGORIES:
             part = merged[f"spend_365d_{c}"].to_numpy(dtype=float)
             out[f"share_{c}"] = np.where(spend > 0, part / spend, 0.0)

@@ -41,5 +41,6 @@ def fetch_labels(
     if explicit is not None:
         mapped = explicit.set_index("customer_id")["label"].reindex(customer_ids)
         return (mapped == GOOD).astype("int8").rename("label")
-    return labels_from_spend(customer_ids, fetch_label_spend(engine, as_of, rule.horizon_days),
-                             rule)
+    return labels_from_spend(
+        customer_ids, fetch_label_spend(engine, as_of, rule.horizon_days), rule
+    )

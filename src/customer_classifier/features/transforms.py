@@ -7,4 +7,5 @@ import numpy as np
 
 def signed_log1p(values: np.ndarray) -> np.ndarray:
     """log1p that keeps the sign: compresses money and counts without dropping negatives."""
-    return np.sign(values) * np.log1p(np.abs(values))
+    out: np.ndarray = np.sign(values) * np.log1p(np.abs(values))
+    return out

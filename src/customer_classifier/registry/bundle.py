@@ -53,8 +53,13 @@ def sha256_file(path: Path) -> str:
 
 def feature_schema_json() -> list[dict[str, Any]]:
     return [
-        {"name": f.name, "kind": f.kind, "minimum": f.minimum, "maximum": f.maximum,
-         "categories": list(f.categories) if f.categories else None}
+        {
+            "name": f.name,
+            "kind": f.kind,
+            "minimum": f.minimum,
+            "maximum": f.maximum,
+            "categories": list(f.categories) if f.categories else None,
+        }
         for f in FEATURE_SCHEMA
     ]
 
@@ -68,8 +73,9 @@ def save_bundle(bundle: ModelBundle, folder: Path) -> Path:
         "feature_names": list(FEATURE_NAMES),
         "feature_schema": feature_schema_json(),
     }
-    (folder / METADATA_FILE).write_text(json.dumps(metadata, indent=2, default=str),
-                                        encoding="utf-8")
+    (folder / METADATA_FILE).write_text(
+        json.dumps(metadata, indent=2, default=str), encoding="utf-8"
+    )
     return folder
 
 
@@ -88,7 +94,8 @@ def verify_checksums(folder: Path) -> dict[str, Any]:
             raise RegistryError(
                 f"model version {manifest['version']}: checksum mismatch for {name} "
                 f"(expected {expected[:12]}..., found {found[:12]}...); the file was altered "
-                "after registration: restore it or register a new version")
+                "after registration: restore it or register a new version"
+            )
     return manifest
 
 

@@ -54,8 +54,9 @@ class ModelStore(Protocol):
     def load(self, version: str) -> ModelBundle: ...
     def list_versions(self) -> list[ModelVersion]: ...
     def get_alias(self, alias: str) -> str | None: ...
-    def set_alias(self, alias: str, version: str, *, expected: str | None = _UNSET,
-                  reason: str = "") -> None: ...
+    def set_alias(
+        self, alias: str, version: str, *, expected: str | None = _UNSET, reason: str = ""
+    ) -> None: ...
     def history(self) -> list[dict[str, Any]]: ...
 
 
@@ -99,9 +100,14 @@ class LocalModelStore:
         save_bundle(bundle, staging)
         files = {p.name: sha256_file(p) for p in sorted(staging.iterdir()) if p.is_file()}
         created = dt.datetime.now(dt.UTC).isoformat()
-        _write_json_atomic(staging / MANIFEST_FILE, {
-            "version": version, "created_at": created, "files": files,
-        })
+        _write_json_atomic(
+            staging / MANIFEST_FILE,
+            {
+                "version": version,
+                "created_at": created,
+                "files": files,
+            },
+        )
         self._versions.mkdir(parents=True, exist_ok=True)
         os.replace(staging, self.version_path(version))  # atomic: whole folder appears at once
         return self.get(version)
@@ -112,11 +118,16 @@ class LocalModelStore:
         if not manifest_path.exists():
             known = ", ".join(v.version for v in self.list_versions()[-5:]) or "none"
             raise RegistryError(
-                f"model version {version!r} not found in {self.uri} (latest: {known})")
+                f"model version {version!r} not found in {self.uri} (latest: {known})"
+            )
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         metadata = json.loads((folder / "model.json").read_text(encoding="utf-8"))
-        return ModelVersion(version=version, created_at=manifest["created_at"],
-                            files=manifest["files"], metadata=metadata)
+        return ModelVersion(
+            version=version,
+            created_at=manifest["created_at"],
+            files=manifest["files"],
+            metadata=metadata,
+        )
 
     def load(self, version: str) -> ModelBundle:
         self.get(version)
@@ -125,8 +136,11 @@ class LocalModelStore:
     def list_versions(self) -> list[ModelVersion]:
         if not self._versions.exists():
             return []
-        return [self.get(p.name) for p in sorted(self._versions.iterdir())
-                if (p / MANIFEST_FILE).exists()]
+        return [
+            self.get(p.name)
+            for p in sorted(self._versions.iterdir())
+            if (p / MANIFEST_FILE).exists()
+        ]
 
     def get_alias(self, alias: str) -> str | None:
         path = self._aliases / f"{alias}.json"
@@ -144,8 +158,9 @@ class LocalModelStore:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def set_alias(self, alias: str, version: str, *, expected: str | None = _UNSET,
-                  reason: str = "") -> None:
+    def set_alias(
+        self, alias: str, version: str, *, expected: str | None = _UNSET, reason: str = ""
+    ) -> None:
         """Point ``alias`` at ``version``; with ``expected``, only if it still points there."""
         self.get(version)  # refuse to alias something that does not exist
         with self._lock():
@@ -153,12 +168,21 @@ class LocalModelStore:
             if expected is not _UNSET and current != expected:
                 raise AliasConflictError(
                     f"alias {alias!r} moved to {current!r} while this run expected "
-                    f"{expected!r}; re-read the alias and retry the promotion")
+                    f"{expected!r}; re-read the alias and retry the promotion"
+                )
             now = dt.datetime.now(dt.UTC).isoformat()
-            _write_json_atomic(self._aliases / f"{alias}.json",
-                               {"version": version, "moved_at": now, "reason": reason})
-            entry = {"alias": alias, "from": current, "to": version, "at": now,
-                     "by": os.environ.get("CC_ACTOR", getpass.getuser()), "reason": reason}
+            _write_json_atomic(
+                self._aliases / f"{alias}.json",
+                {"version": version, "moved_at": now, "reason": reason},
+            )
+            entry = {
+                "alias": alias,
+                "from": current,
+                "to": version,
+                "at": now,
+                "by": os.environ.get("CC_ACTOR", getpass.getuser()),
+                "reason": reason,
+            }
             with (self._aliases / "history.jsonl").open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(entry) + "\n")
 
@@ -166,8 +190,11 @@ class LocalModelStore:
         path = self._aliases / "history.jsonl"
         if not path.exists():
             return []
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
-                if line.strip()]
+        return [
+            json.loads(line)
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
 
     def discard_staging(self) -> None:
         """Remove leftovers of crashed registrations (never visible to readers)."""
@@ -178,5 +205,6 @@ def open_store(uri: str) -> ModelStore:
     if uri.startswith("s3://"):
         raise ConfigurationError(
             f"CC_STORE_URI {uri!r}: the S3/MinIO backend is not part of this build yet; "
-            "use a folder path")
+            "use a folder path"
+        )
     return LocalModelStore(Path(uri))

@@ -14,18 +14,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from customer_classifier.data.contract import CUSTOMERS_SPEC
+from customer_classifier.data.contract import CUSTOMERS_SPEC, Kind
 from customer_classifier.data.database import iter_chunks, write_frame
 from customer_classifier.features.aggregates import iter_aggregates
 from customer_classifier.features.build import build_features
 from customer_classifier.registry.bundle import ModelBundle
 
 log = logging.getLogger(__name__)
-PREDICTION_KINDS = {"customer_id": "int", "label": "str", "score": "float",
-                    "model_version": "str", "scored_at": "datetime"}
+PREDICTION_KINDS: dict[str, Kind] = {
+    "customer_id": "int",
+    "label": "str",
+    "score": "float",
+    "model_version": "str",
+    "scored_at": "datetime",
+}
 
 
 @dataclass(frozen=True)
@@ -53,16 +59,19 @@ def read_customers(engine: sa.Engine, lo: int, hi: int) -> pd.DataFrame:
         return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 
-def predictions_frame(features: pd.DataFrame, bundle: ModelBundle, version: str,
-                      scored_at: dt.datetime) -> pd.DataFrame:
-    scores = bundle.score(features) if len(features) else []
-    return pd.DataFrame({
-        "customer_id": features.index.to_numpy(dtype="int64"),
-        "label": bundle.label(pd.Series(scores, dtype=float).to_numpy()),
-        "score": pd.Series(scores, dtype=float).to_numpy(),
-        "model_version": version,
-        "scored_at": pd.Timestamp(scored_at),
-    })
+def predictions_frame(
+    features: pd.DataFrame, bundle: ModelBundle, version: str, scored_at: dt.datetime
+) -> pd.DataFrame:
+    scores = bundle.score(features) if len(features) else np.empty(0)
+    return pd.DataFrame(
+        {
+            "customer_id": features.index.to_numpy(dtype="int64"),
+            "label": bundle.label(pd.Series(scores, dtype=float).to_numpy()),
+            "score": pd.Series(scores, dtype=float).to_numpy(),
+            "model_version": version,
+            "scored_at": pd.Timestamp(scored_at),
+        }
+    )
 
 
 def swap_in(engine: sa.Engine, staging: str, table: str) -> None:
@@ -111,21 +120,33 @@ def score_customers(
     ids = customer_ids(engine)
     bounds = list(iter_chunks(ids, chunk_customers))
     staging = f"{table}__staging"
-    write_frame(engine, staging, predictions_frame(pd.DataFrame(), bundle, version, scored_at)
-                .iloc[0:0], kinds=PREDICTION_KINDS)  # type: ignore[arg-type]
+    write_frame(
+        engine,
+        staging,
+        predictions_frame(pd.DataFrame(), bundle, version, scored_at).iloc[0:0],
+        kinds=PREDICTION_KINDS,
+    )
     written = good = 0
-    chunks = iter_aggregates(engine, as_of, bounds, active_window_days=active_window_days,
-                             threads=threads)
+    chunks = iter_aggregates(
+        engine, as_of, bounds, active_window_days=active_window_days, threads=threads
+    )
     for done, ((lo, hi), aggregates) in enumerate(zip(bounds, chunks, strict=True), start=1):
-        features = build_features(read_customers(engine, lo, hi), aggregates, as_of,
-                                  active_window_days)
+        features = build_features(
+            read_customers(engine, lo, hi), aggregates, as_of, active_window_days
+        )
         rows = predictions_frame(features, bundle, version, scored_at)
-        write_frame(engine, staging, rows, replace=False, kinds=PREDICTION_KINDS)  # type: ignore[arg-type]
+        write_frame(engine, staging, rows, replace=False, kinds=PREDICTION_KINDS)
         written += len(rows)
         good += int((rows["label"] == "good").sum())
         if progress:
             progress(done, len(bounds))
     swap_in(engine, staging, table)
-    return ScoringSummary(table=table, as_of=as_of, model_version=version,
-                          customers_in_database=len(ids), rows_written=written, good=good,
-                          seconds=time.perf_counter() - started)
+    return ScoringSummary(
+        table=table,
+        as_of=as_of,
+        model_version=version,
+        customers_in_database=len(ids),
+        rows_written=written,
+        good=good,
+        seconds=time.perf_counter() - started,
+    )

@@ -33,46 +33,73 @@ class Candidate:
 
 
 def logistic_regression(seed: int) -> Candidate:
-    numeric = Pipeline([
-        ("impute", SimpleImputer(strategy="median", add_indicator=True)),
-        ("log", FunctionTransformer(signed_log1p, feature_names_out="one-to-one")),
-        ("scale", StandardScaler()),
-    ])
-    categorical = Pipeline([
-        ("impute", SimpleImputer(strategy="constant", fill_value="missing")),
-        ("onehot", OneHotEncoder(handle_unknown="ignore")),
-    ])
-    pre = ColumnTransformer([("num", numeric, list(NUMERIC_FEATURES)),
-                             ("cat", categorical, list(CATEGORICAL_FEATURES))])
-    model = Pipeline([("pre", pre), ("clf", LogisticRegression(max_iter=2000,
-                                                               random_state=seed))])
-    return Candidate("logistic_regression", model, {"clf__C": [0.1, 1.0]},
-                     "Regularised logistic regression on log-scaled, standardised features.")
+    numeric = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median", add_indicator=True)),
+            ("log", FunctionTransformer(signed_log1p, feature_names_out="one-to-one")),
+            ("scale", StandardScaler()),
+        ]
+    )
+    categorical = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="constant", fill_value="missing")),
+            ("onehot", OneHotEncoder(handle_unknown="ignore")),
+        ]
+    )
+    pre = ColumnTransformer(
+        [("num", numeric, list(NUMERIC_FEATURES)), ("cat", categorical, list(CATEGORICAL_FEATURES))]
+    )
+    model = Pipeline([("pre", pre), ("clf", LogisticRegression(max_iter=2000, random_state=seed))])
+    return Candidate(
+        "logistic_regression",
+        model,
+        {"clf__C": [0.1, 1.0]},
+        "Regularised logistic regression on log-scaled, standardised features.",
+    )
 
 
 def gradient_boosting(seed: int) -> Candidate:
     pre = ColumnTransformer(
-        [("num", "passthrough", list(NUMERIC_FEATURES)),
-         ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
-                                encoded_missing_value=np.nan), list(CATEGORICAL_FEATURES))],
+        [
+            ("num", "passthrough", list(NUMERIC_FEATURES)),
+            (
+                "cat",
+                OrdinalEncoder(
+                    handle_unknown="use_encoded_value",
+                    unknown_value=np.nan,
+                    encoded_missing_value=np.nan,
+                ),
+                list(CATEGORICAL_FEATURES),
+            ),
+        ],
         verbose_feature_names_out=False,
     )
     n_num = len(NUMERIC_FEATURES)
     categorical_mask = [False] * n_num + [True] * len(CATEGORICAL_FEATURES)
     clf = HistGradientBoostingClassifier(
-        categorical_features=categorical_mask, max_iter=200, early_stopping=True,
-        validation_fraction=0.15, random_state=seed,
+        categorical_features=categorical_mask,
+        max_iter=200,
+        early_stopping=True,
+        validation_fraction=0.15,
+        random_state=seed,
     )
     model = Pipeline([("pre", pre), ("clf", clf)])
-    return Candidate("gradient_boosting", model,
-                     {"clf__learning_rate": [0.05, 0.1], "clf__max_leaf_nodes": [15, 31]},
-                     "Histogram gradient boosting with native categorical splits.")
+    return Candidate(
+        "gradient_boosting",
+        model,
+        {"clf__learning_rate": [0.05, 0.1], "clf__max_leaf_nodes": [15, 31]},
+        "Histogram gradient boosting with native categorical splits.",
+    )
 
 
 def heuristic(seed: int) -> Candidate:
     del seed
-    return Candidate("heuristic", HeuristicRules(), {},
-                     "Recency, frequency and spend rules; the baseline every model must beat.")
+    return Candidate(
+        "heuristic",
+        HeuristicRules(),
+        {},
+        "Recency, frequency and spend rules; the baseline every model must beat.",
+    )
 
 
 _FACTORIES = {
@@ -88,6 +115,7 @@ def make_candidates(names: tuple[str, ...], seed: int) -> list[Candidate]:
         if name not in _FACTORIES:
             raise ConfigurationError(
                 f"candidate {name!r} is not available in this build; "
-                f"choose from {sorted(_FACTORIES)}")
+                f"choose from {sorted(_FACTORIES)}"
+            )
         out.append(_FACTORIES[name](seed))
     return out

@@ -15,8 +15,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 
 class HeuristicRules(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
-    def __init__(self, recency_days: float = 30.0, min_orders_90d: float = 2.0,
-                 spend_90d_scale: float = 250.0) -> None:
+    def __init__(
+        self,
+        recency_days: float = 30.0,
+        min_orders_90d: float = 2.0,
+        spend_90d_scale: float = 250.0,
+    ) -> None:
         self.recency_days = recency_days
         self.min_orders_90d = min_orders_90d
         self.spend_90d_scale = spend_90d_scale

@@ -59,17 +59,22 @@ def _check_labels(name: str, y: np.ndarray) -> None:
     if len(classes) < 2:
         raise TrainingError(
             f"the {name} window has only label {classes.tolist()} in {len(y)} rows; "
-            "widen the history, or change CC_LABEL__MIN_SPEND / CC_LABEL__HORIZON_DAYS")
+            "widen the history, or change CC_LABEL__MIN_SPEND / CC_LABEL__HORIZON_DAYS"
+        )
 
 
-def fit_candidate(candidate: Candidate, x: pd.DataFrame, y: np.ndarray, folds: int, seed: int
-                  ) -> tuple[Any, dict[str, Any], float | None]:
+def fit_candidate(
+    candidate: Candidate, x: pd.DataFrame, y: np.ndarray, folds: int, seed: int
+) -> tuple[Any, dict[str, Any], float | None]:
     """The fitted estimator, its chosen parameters and its cross-validated PR AUC."""
     if not candidate.grid:
         return clone(candidate.estimator).fit(x, y), {}, None
     search = GridSearchCV(
-        clone(candidate.estimator), candidate.grid, scoring="average_precision",
-        cv=StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed), n_jobs=1,
+        clone(candidate.estimator),
+        candidate.grid,
+        scoring="average_precision",
+        cv=StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed),
+        n_jobs=1,
         refit=True,
     )
     search.fit(x, y)
@@ -82,9 +87,15 @@ def _selection_key(result: CandidateResult) -> tuple[int, float, float]:
     return (int(choice.target_met), round(headline, 4), result.validation.pr_auc)
 
 
-def train_and_select(frames: dict[str, pd.DataFrame], candidates: list[Candidate], *,
-                     precision_target: float, min_recall: float, folds: int, seed: int
-                     ) -> TrainingOutcome:
+def train_and_select(
+    frames: dict[str, pd.DataFrame],
+    candidates: list[Candidate],
+    *,
+    precision_target: float,
+    min_recall: float,
+    folds: int,
+    seed: int,
+) -> TrainingOutcome:
     for split in SPLITS:
         if split not in frames or frames[split].empty:
             raise TrainingError(f"the {split} window has no customers; check the as-of dates")
@@ -100,12 +111,18 @@ def train_and_select(frames: dict[str, pd.DataFrame], candidates: list[Candidate
         valid_scores = model.predict_proba(x_valid)[:, 1]
         choice = choose_threshold(y_valid, valid_scores, precision_target, min_recall)
         test_scores = model.predict_proba(x_test)[:, 1]
-        results.append(CandidateResult(
-            name=candidate.name, description=candidate.description, params=params,
-            cv_pr_auc=cv_score, threshold=choice,
-            validation=evaluate(y_valid, valid_scores, choice.threshold, min_recall),
-            test=evaluate(y_test, test_scores, choice.threshold, min_recall),
-            model=model, test_scores=test_scores,
-        ))
+        results.append(
+            CandidateResult(
+                name=candidate.name,
+                description=candidate.description,
+                params=params,
+                cv_pr_auc=cv_score,
+                threshold=choice,
+                validation=evaluate(y_valid, valid_scores, choice.threshold, min_recall),
+                test=evaluate(y_test, test_scores, choice.threshold, min_recall),
+                model=model,
+                test_scores=test_scores,
+            )
+        )
     chosen = max(results, key=_selection_key)
     return TrainingOutcome(chosen=chosen, results=results, test_labels=y_test)
