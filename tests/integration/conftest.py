@@ -50,6 +50,7 @@ def _unavailable(reason: str) -> NoReturn:
 
 def _bin_dir() -> Path | None:
     """The newest /usr/lib/postgresql/<major>/bin with initdb and pg_ctl (Debian's layout)."""
+
     def version(path: Path) -> tuple[int, ...]:
         return tuple(int(p) for p in path.parent.name.split(".") if p.isdigit())
 
@@ -106,24 +107,38 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
 
     def run(*args: str | Path) -> None:
-        done = subprocess.run([*as_user, *map(str, args)], cwd=base, capture_output=True,
-                              text=True, check=False)
+        done = subprocess.run(
+            [*as_user, *map(str, args)], cwd=base, capture_output=True, text=True, check=False
+        )
         if done.returncode != 0:
             server_log = log.read_text(errors="replace")[-4000:] if log.exists() else ""
-            pytest.fail(f"{args[0]} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}\n"
-                        f"{server_log}")
+            pytest.fail(
+                f"{args[0]} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}\n{server_log}"
+            )
 
     try:
-        run(bin_dir / "initdb", "-D", data, "-U", SERVER_USER, "--auth=trust",
-            "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions")
+        run(
+            bin_dir / "initdb",
+            "-D",
+            data,
+            "-U",
+            SERVER_USER,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+            "--no-instructions",
+        )
         sockets.mkdir()
         if as_user:
             shutil.chown(sockets, SERVER_USER, SERVER_USER)
         # Loopback only, our own port and socket dir; durability is pointless here.
         with (data / "postgresql.conf").open("a", encoding="utf-8") as conf:
-            conf.write(f"\nlisten_addresses = '127.0.0.1'\nport = {port}\n"
-                       f"unix_socket_directories = '{sockets}'\n"
-                       "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
+            conf.write(
+                f"\nlisten_addresses = '127.0.0.1'\nport = {port}\n"
+                f"unix_socket_directories = '{sockets}'\n"
+                "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+            )
         run(bin_dir / "pg_ctl", "-D", data, "-l", log, "-w", "-t", "60", "start")
         try:
             yield f"postgresql+psycopg://{SERVER_USER}@127.0.0.1:{port}/postgres"
@@ -137,6 +152,7 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def postgres_database(postgres_server: str) -> Callable[[str], str]:
     """A factory of empty databases on the test server, so tests never share tables."""
+
     def create(name: str) -> str:
         engine = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
         try:

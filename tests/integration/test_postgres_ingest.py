@@ -75,8 +75,13 @@ def _customers(engine: sa.Engine) -> pd.DataFrame:
 
 def _aggregates(engine: sa.Engine, as_of: dt.date, threads: int) -> pd.DataFrame:
     ids = _customers(engine)["customer_id"].tolist()
-    chunks = iter_aggregates(engine, as_of, list(iter_chunks(ids, CHUNK)),
-                             active_window_days=ACTIVE_DAYS, threads=threads)
+    chunks = iter_aggregates(
+        engine,
+        as_of,
+        list(iter_chunks(ids, CHUNK)),
+        active_window_days=ACTIVE_DAYS,
+        threads=threads,
+    )
     frame = pd.concat(list(chunks), ignore_index=True)
     return frame.sort_values("customer_id", ignore_index=True)
 
@@ -112,17 +117,18 @@ def test_aggregates_equal_sqlite(pg: sa.Engine, lite: sa.Engine, as_of: dt.date)
     assert len(ours) > 100
     assert ours["customer_id"].tolist() == theirs["customer_id"].tolist()
     for column in AGGREGATE_COLUMNS:
-        np.testing.assert_allclose(ours[column].astype("float64"),
-                                   theirs[column].astype("float64"),
-                                   rtol=0, atol=1e-6, err_msg=column)
+        np.testing.assert_allclose(
+            ours[column].astype("float64"),
+            theirs[column].astype("float64"),
+            rtol=0,
+            atol=1e-6,
+            err_msg=column,
+        )
     for column in TIMESTAMPS:
         pd.testing.assert_series_equal(ours[column], theirs[column])
         assert (ours[column] < pd.Timestamp(as_of)).all(), "a sale on/after as_of leaked in"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "src bug: PostgreSQL SUM(bigint) returns NUMERIC, so units_365d arrives as Decimal "
-    "objects (dtype object) where SQLite gives int64; cast the sum in aggregate_query"))
 def test_aggregate_dtypes_equal_sqlite(pg: sa.Engine, lite: sa.Engine) -> None:
     ours, theirs = (_aggregates(e, AS_OF_DATES[-1], threads=1) for e in (pg, lite))
     assert ours.dtypes.to_dict() == theirs.dtypes.to_dict()
@@ -140,19 +146,21 @@ def test_features_identical(pg: sa.Engine, lite: sa.Engine, as_of: dt.date) -> N
     pd.testing.assert_frame_equal(ours, theirs, check_exact=False, rtol=1e-12, atol=1e-9)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "src bug: SQLite sold_at is stored as 'YYYY-MM-DD HH:MM:SS' but SQLAlchemy binds "
-    "'YYYY-MM-DD HH:MM:SS.ffffff', so text comparison puts a sale at exactly midnight "
-    "of as_of before as_of (leakage) and drops one at a window's first instant"))
 def test_window_boundaries_equal_sqlite(
     postgres_database: Callable[[str], str], tmp_path: Path, master: MasterData
 ) -> None:
     stamps = ["2026-05-31 23:59:59", "2026-06-01 00:00:00", "2026-07-01 00:00:00"]
-    sales = pd.DataFrame({
-        "sale_id": [1, 2, 3], "customer_id": [1, 1, 1], "sold_at": pd.to_datetime(stamps),
-        "amount": [1.0, 2.0, 4.0], "quantity": [1, 1, 1], "product_category": ["home"] * 3,
-        "returned": [False] * 3,
-    })
+    sales = pd.DataFrame(
+        {
+            "sale_id": [1, 2, 3],
+            "customer_id": [1, 1, 1],
+            "sold_at": pd.to_datetime(stamps),
+            "amount": [1.0, 2.0, 4.0],
+            "quantity": [1, 1, 1],
+            "product_category": ["home"] * 3,
+            "returned": [False] * 3,
+        }
+    )
     data = MasterData(customers=master.customers.head(1), sales=sales)
     as_of = dt.date(2026, 7, 1)  # window of 30 days starts 2026-06-01 00:00:00
     frames = []
@@ -167,13 +175,20 @@ def test_window_boundaries_equal_sqlite(
     assert theirs.loc[0, "spend_30d"] == ours.loc[0, "spend_30d"]
 
 
-@pytest.mark.parametrize(("corruption", "column", "rule"), [
-    ("orphan_sales", "sales.customer_id", "orphans"),
-    ("negative_amounts", "sales.amount", "below_minimum"),
-])
+@pytest.mark.parametrize(
+    ("corruption", "column", "rule"),
+    [
+        ("orphan_sales", "sales.customer_id", "orphans"),
+        ("negative_amounts", "sales.amount", "below_minimum"),
+    ],
+)
 def test_corruption_is_blocked(
-    postgres_database: Callable[[str], str], tmp_path: Path, master: MasterData,
-    corruption: Corruption, column: str, rule: str,
+    postgres_database: Callable[[str], str],
+    tmp_path: Path,
+    master: MasterData,
+    corruption: Corruption,
+    column: str,
+    rule: str,
 ) -> None:
     bad = corrupt(master, corruption)
     results = []
@@ -185,6 +200,7 @@ def test_corruption_is_blocked(
     assert not ours.passed
     named = [f for f in ours.blocking if f.message.startswith(f"{column}:")]
     assert [f.rule for f in named] == [rule], [f.message for f in ours.blocking]
+
     # Same verdict as on SQLite, finding for finding.
     def key(r: VerificationResult) -> list[tuple[str, str | None, str, str]]:
         return sorted((f.table, f.column, f.rule, f.severity) for f in r.findings)

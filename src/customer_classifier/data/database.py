@@ -94,10 +94,11 @@ def _python_values(series: pd.Series, kind: Kind, sqlite: bool) -> list[Any]:
     if kind == "datetime":
         values = pd.to_datetime(series)
         if sqlite:
-            text = np.datetime_as_string(values.to_numpy(dtype="datetime64[s]"), unit="s")
+            # The format SQLAlchemy binds datetimes in, so text comparisons order correctly.
+            text = np.datetime_as_string(values.to_numpy(dtype="datetime64[us]"), unit="us")
             out: list[Any] = np.char.replace(text, "T", " ").tolist()
         else:
-            out = list(values.dt.to_pydatetime())
+            out = np.asarray(values.dt.to_pydatetime()).tolist()
         mask = values.isna().to_numpy()
     elif kind == "date":
         values = pd.to_datetime(series)

@@ -62,7 +62,9 @@ def aggregate_query(as_of: dt.date, active_window_days: int) -> sa.Select[Any]:
     for w in WINDOWS:
         columns.append(total(sa.case((since(w) & kept, s.c.amount), else_=0)).label(f"spend_{w}d"))
     columns.append(total(sa.case((since(365) & s.c.returned, 1), else_=0)).label("returns_365d"))
-    columns.append(total(sa.case((since(365) & kept, s.c.quantity), else_=0)).label("units_365d"))
+    units = total(sa.case((since(365) & kept, s.c.quantity), else_=0))
+    # PostgreSQL sums BIGINT into NUMERIC; keep the integer type on every database.
+    columns.append(sa.cast(units, sa.BigInteger).label("units_365d"))
     for c in CATEGORIES:
         columns.append(
             total(
