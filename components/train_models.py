@@ -1,0 +1,38 @@
+"""Train every candidate, choose the threshold and the model; log what the UI shows."""
+
+from kfp import dsl
+from kfp.dsl import HTML, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
+
+from components.image import COMPONENT_IMAGE
+
+
+@dsl.component(base_image=COMPONENT_IMAGE, install_kfp_package=False)
+def train_models(
+    features: Input[Dataset],
+    model: Output[Model],
+    metrics: Output[Metrics],
+    classification: Output[ClassificationMetrics],
+    report: Output[HTML],
+    precision_target: float = 0.8,
+    min_recall: float = 0.3,
+) -> str:
+    """Returns the chosen candidate's name."""
+    import pathlib
+
+    from customer_classifier.jobs import train_models as run
+    from customer_classifier.settings import load_settings
+
+    settings = load_settings(precision_target=precision_target, min_recall=min_recall)
+    result = run(
+        settings, pathlib.Path(features.path), pathlib.Path(model.path), pathlib.Path(report.path)
+    )
+    for name, value in result["metrics"].items():
+        metrics.log_metric(name, value)
+    for name, precision in result["candidates"].items():
+        metrics.log_metric(f"candidate_{name}_test_precision", precision)
+    classification.log_roc_curve(
+        result["roc"]["fpr"], result["roc"]["tpr"], result["roc"]["thresholds"]
+    )
+    classification.log_confusion_matrix(["bad", "good"], result["confusion"])
+    model.metadata.update({"candidate": result["chosen"], "threshold": result["threshold"]})
+    return str(result["chosen"])

@@ -1,0 +1,27 @@
+"""Verify the source tables; the task fails (and the run stops) on blocking problems."""
+
+from kfp import dsl
+from kfp.dsl import HTML, Artifact, Metrics, Output
+
+from components.image import COMPONENT_IMAGE
+
+
+@dsl.component(base_image=COMPONENT_IMAGE, install_kfp_package=False)
+def verify_data(report: Output[HTML], profile: Output[Artifact], metrics: Output[Metrics]) -> None:
+    """Profile Customers and Sales in the database and judge them against the contract."""
+    import pathlib
+    import shutil
+
+    from customer_classifier.jobs import verify_data as run
+    from customer_classifier.settings import load_settings
+
+    folder = pathlib.Path(report.path).parent / "verification"
+    try:
+        result = run(load_settings(), folder)
+    finally:
+        if (folder / "verification.html").exists():
+            shutil.copyfile(folder / "verification.html", report.path)
+    shutil.copyfile(folder / "verification.json", profile.path)
+    for name, table in result.profile.tables.items():
+        metrics.log_metric(f"{name}_rows", table.rows)
+    metrics.log_metric("warnings", len(result.warnings))

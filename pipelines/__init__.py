@@ -1,0 +1,1 @@
+"""KFP pipelines: they only wire components, name steps, and set caching and resources."""
