@@ -36,6 +36,7 @@ from customer_classifier.registry.bundle import (
 )
 
 _UNSET: Any = object()
+CHAMPION, CHALLENGER = "champion", "challenger"
 
 
 @dataclass(frozen=True)

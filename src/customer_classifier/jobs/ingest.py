@@ -1,0 +1,124 @@
+"""Ingest and feature steps: the Parquet snapshot and the per-window feature frames."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from customer_classifier.data.database import connect, iter_chunks
+from customer_classifier.errors import DataSourceError
+from customer_classifier.features.aggregates import iter_aggregates
+from customer_classifier.features.build import build_features
+from customer_classifier.features.labels import fetch_labels
+from customer_classifier.scoring.batch import customer_ids
+from customer_classifier.settings import Settings
+from customer_classifier.training.train import SPLITS
+
+# -- ingest --------------------------------------------------------------------------------
+
+
+def last_sale_date(engine: sa.Engine) -> dt.date:
+    with engine.connect() as conn:
+        value = conn.exec_driver_sql("SELECT MAX(sold_at) FROM sales").scalar()
+    if value is None:
+        raise DataSourceError("the sales table is empty: nothing to learn from or score")
+    day: dt.date = pd.Timestamp(value).date()
+    return day
+
+
+def training_dates(reference: dt.date, horizon_days: int) -> dict[str, dt.date]:
+    """As-of dates of the three windows, each label window ending where the next begins."""
+    step = dt.timedelta(days=horizon_days)
+    test = reference - step
+    return {"train": test - 2 * step, "validation": test - step, "test": test}
+
+
+def frame_hash(frame: pd.DataFrame) -> str:
+    hashed = pd.util.hash_pandas_object(frame, index=True).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()
+
+
+def _read_customers(engine: sa.Engine) -> pd.DataFrame:
+    from customer_classifier.scoring.batch import read_customers
+
+    ids = customer_ids(engine)
+    if not ids:
+        raise DataSourceError("the customers table is empty")
+    return read_customers(engine, ids[0], ids[-1])
+
+
+def ingest_snapshot(settings: Settings, out_dir: Path) -> dict[str, Any]:
+    """Customers, per-window sales aggregates and label spend, as Parquet plus a manifest."""
+    engine = connect(settings.database_url)
+    reference = settings.as_of or (last_sale_date(engine) + dt.timedelta(days=1))
+    dates = training_dates(reference, settings.label.horizon_days)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    customers = _read_customers(engine)
+    customers.to_parquet(out_dir / "customers.parquet", index=False)
+    ids = customers["customer_id"].sort_values().tolist()
+    bounds = list(iter_chunks(ids, settings.chunk_customers))
+    hashes = {"customers": frame_hash(customers)}
+    rows = {"customers": len(customers)}
+    for split, as_of in dates.items():
+        aggregates = pd.concat(
+            list(
+                iter_aggregates(
+                    engine,
+                    as_of,
+                    bounds,
+                    active_window_days=settings.active_window_days,
+                    threads=settings.scoring_threads,
+                )
+            ),
+            ignore_index=True,
+        )
+        aggregates.to_parquet(out_dir / f"aggregates_{split}.parquet", index=False)
+        features = build_features(customers, aggregates, as_of, settings.active_window_days)
+        labels = fetch_labels(engine, features.index, as_of, settings.label)
+        labels.to_frame().to_parquet(out_dir / f"labels_{split}.parquet")
+        hashes[split] = frame_hash(aggregates)
+        rows[f"aggregates_{split}"] = len(aggregates)
+    manifest = {
+        "database": engine.url.render_as_string(hide_password=True),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(),
+        "reference_date": reference.isoformat(),
+        "as_of": {k: v.isoformat() for k, v in dates.items()},
+        "rows": rows,
+        "content_hash": hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest(),
+        "label_rule": settings.label.model_dump(),
+    }
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    return manifest
+
+
+# -- features and labels ------------------------------------------------------------------
+
+
+def build_training_frames(settings: Settings, snapshot_dir: Path, out_dir: Path) -> dict[str, Any]:
+    """One Parquet per window: the feature records plus the label."""
+    manifest = json.loads((snapshot_dir / "manifest.json").read_text(encoding="utf-8"))
+    customers = pd.read_parquet(snapshot_dir / "customers.parquet")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary: dict[str, Any] = {"snapshot": manifest["content_hash"], "windows": {}}
+    for split in SPLITS:
+        as_of = dt.date.fromisoformat(manifest["as_of"][split])
+        aggregates = pd.read_parquet(snapshot_dir / f"aggregates_{split}.parquet")
+        features = build_features(customers, aggregates, as_of, settings.active_window_days)
+        labels = pd.read_parquet(snapshot_dir / f"labels_{split}.parquet")["label"]
+        features["label"] = labels.reindex(features.index).fillna(0).astype("int8")
+        features.to_parquet(out_dir / f"{split}.parquet")
+        summary["windows"][split] = {
+            "as_of": as_of.isoformat(),
+            "rows": len(features),
+            "positive_rate": float(features["label"].mean()),
+        }
+    (out_dir / "manifest.json").write_text(
+        json.dumps({**manifest, **summary}, indent=2), encoding="utf-8"
+    )
+    return summary

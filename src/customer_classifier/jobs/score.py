@@ -1,0 +1,50 @@
+"""Nightly scoring step: the champion scores every active customer."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from customer_classifier.data.database import connect
+from customer_classifier.jobs.ingest import last_sale_date
+from customer_classifier.registry import CHAMPION, open_store
+from customer_classifier.scoring.batch import ScoringSummary, score_customers
+from customer_classifier.settings import Settings
+
+# -- scoring -------------------------------------------------------------------------------
+
+
+def score_nightly(
+    settings: Settings,
+    version: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ScoringSummary:
+    """Score every active customer with the champion (or ``version``) and swap the table in."""
+    engine = connect(settings.database_url)
+    store = open_store(settings.store_uri)
+    version = version or store.get_alias(CHAMPION)
+    if version is None:
+        from customer_classifier.errors import RegistryError
+
+        raise RegistryError(f"no champion in {store.uri}; run training first ('make run')")
+    bundle = store.load(version)
+    as_of = settings.as_of or (last_sale_date(engine) + dt.timedelta(days=1))
+    return score_customers(
+        engine,
+        bundle,
+        version,
+        as_of,
+        table=settings.predictions_table,
+        active_window_days=settings.active_window_days,
+        chunk_customers=settings.chunk_customers,
+        threads=settings.scoring_threads,
+        progress=progress,
+    )
+
+
+def summary_dict(summary: ScoringSummary) -> dict[str, Any]:
+    out = asdict(summary)
+    out["as_of"] = summary.as_of.isoformat()
+    return out
