@@ -1,0 +1,195 @@
+"""Shared fixtures: a small Master Data database, hermetic settings, one trained run.
+
+Everything is written under pytest's temporary folders. The expensive parts (the
+generated database, the trained and registered model, the predictions table) are built
+once per session; a test that changes any of them works on its own copy
+(:func:`db_copy`, :func:`trained_copy`).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+from customer_classifier import jobs
+from customer_classifier.data.database import connect, write_master_data
+from customer_classifier.data.generate import GeneratorConfig, MasterData, generate
+from customer_classifier.registry import LocalModelStore
+from customer_classifier.scoring.batch import ScoringSummary
+from customer_classifier.settings import Settings
+
+GENERATOR = GeneratorConfig(n_customers=3000, seed=11)
+"""Small enough to train in seconds, large enough for every window to hold both labels."""
+
+
+class HermeticSettings(Settings):
+    """Settings from keyword arguments only: a developer's CC_* variables cannot leak in."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def make_settings(db_path: Path, root: Path, **overrides: Any) -> Settings:
+    """Settings for a database file, with the model store and runs under ``root``."""
+    values: dict[str, Any] = {
+        "database_url": sqlite_url(db_path),
+        "store_uri": str(root / "store"),
+        "work_dir": root / "runs",
+        **overrides,
+    }
+    return HermeticSettings(**values)
+
+
+def read_table(db_path: Path, table: str) -> pd.DataFrame:
+    """A whole table, ordered by customer_id, for before/after comparisons."""
+    engine = sa.create_engine(sqlite_url(db_path))
+    try:
+        with engine.connect() as conn:
+            return pd.read_sql_query(f"SELECT * FROM {table} ORDER BY customer_id", conn)
+    finally:
+        engine.dispose()
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    """What the training-then-scoring steps return, in the order a pipeline runs them."""
+
+    training: dict[str, Any]
+    registration: dict[str, Any]
+    scoring: ScoringSummary
+
+
+def run_pipeline(settings: Settings, work: Path) -> PipelineRun:
+    """verify -> ingest -> features -> train -> register -> score, stopping at the first error.
+
+    The same step order as the training and nightly pipelines, so a test can check what a
+    failing step leaves behind.
+    """
+    jobs.verify_data(settings, work / "verification")
+    jobs.ingest_snapshot(settings, work / "snapshot")
+    jobs.build_training_frames(settings, work / "snapshot", work / "features")
+    training = jobs.train_models(
+        settings, work / "features", work / "bundle", work / "training.html"
+    )
+    registration = jobs.register_model(settings, work / "bundle")
+    scoring = jobs.score_nightly(settings)
+    return PipelineRun(training=training, registration=registration, scoring=scoring)
+
+
+@pytest.fixture(scope="session")
+def settings_factory() -> Callable[..., Settings]:
+    """``settings_factory(db_path, root, **overrides)``: see :func:`make_settings`."""
+    return make_settings
+
+
+@pytest.fixture(scope="session")
+def table_reader() -> Callable[[Path, str], pd.DataFrame]:
+    """``table_reader(db_path, table)``: see :func:`read_table`."""
+    return read_table
+
+
+@pytest.fixture(scope="session")
+def pipeline() -> Callable[[Settings, Path], PipelineRun]:
+    """``pipeline(settings, work_dir)``: see :func:`run_pipeline`."""
+    return run_pipeline
+
+
+@pytest.fixture(scope="session")
+def master_data() -> MasterData:
+    return generate(GENERATOR)
+
+
+@pytest.fixture(scope="session")
+def master_db(tmp_path_factory: pytest.TempPathFactory, master_data: MasterData) -> Path:
+    """The clean database file; never written after creation (copy it with ``db_copy``)."""
+    path = tmp_path_factory.mktemp("master") / "master.db"
+    engine = connect(sqlite_url(path), create_dir=True)
+    write_master_data(engine, master_data)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def db_copy(master_db: Path, tmp_path: Path) -> Path:
+    """A private copy of the clean database that the test may change."""
+    path = tmp_path / "master.db"
+    shutil.copyfile(master_db, path)
+    return path
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    settings: Settings
+    root: Path
+    db_path: Path
+    work: Path
+    run: PipelineRun
+
+    @property
+    def store(self) -> LocalModelStore:
+        return LocalModelStore(Path(self.settings.store_uri))
+
+    @property
+    def version(self) -> str:
+        return str(self.run.registration["version"])
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory: pytest.TempPathFactory, master_db: Path) -> TrainedRun:
+    """One clean run of the whole pipeline: champion registered, predictions table written.
+
+    Read-only for tests; use ``trained_copy`` to change anything.
+    """
+    root = tmp_path_factory.mktemp("trained")
+    db_path = root / "master.db"
+    shutil.copyfile(master_db, db_path)
+    settings = make_settings(db_path, root)
+    work = root / "work"
+    run = run_pipeline(settings, work)
+    return TrainedRun(settings=settings, root=root, db_path=db_path, work=work, run=run)
+
+
+@dataclass(frozen=True)
+class CopiedRun:
+    """A private copy of the trained run: database, model store and run state."""
+
+    root: Path
+    db_path: Path
+
+    def settings(self, **overrides: Any) -> Settings:
+        return make_settings(self.db_path, self.root, **overrides)
+
+    @property
+    def store(self) -> LocalModelStore:
+        return LocalModelStore(self.root / "store")
+
+
+@pytest.fixture
+def trained_copy(trained_run: TrainedRun, tmp_path: Path) -> CopiedRun:
+    """Copy the trained run's database, model store and run state into ``tmp_path``."""
+    root = tmp_path / "copy"
+    root.mkdir()
+    shutil.copyfile(trained_run.db_path, root / "master.db")
+    shutil.copytree(Path(trained_run.settings.store_uri), root / "store")
+    shutil.copytree(trained_run.settings.work_dir, root / "runs")
+    return CopiedRun(root=root, db_path=root / "master.db")

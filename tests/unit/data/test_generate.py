@@ -1,0 +1,101 @@
+"""The synthetic generator: deterministic, realistic (imbalanced labels, missing values)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from customer_classifier.data.contract import CATEGORIES, CHANNELS, COUNTRIES, SEGMENTS
+from customer_classifier.data.generate import (
+    CORRUPTIONS,
+    GeneratorConfig,
+    MasterData,
+    corrupt,
+    generate,
+)
+
+SMALL = GeneratorConfig(n_customers=400, seed=3)
+
+
+def test_same_seed_gives_identical_tables() -> None:
+    first, second = generate(SMALL), generate(SMALL)
+    pd.testing.assert_frame_equal(first.customers, second.customers)
+    pd.testing.assert_frame_equal(first.sales, second.sales)
+
+
+def test_different_seed_gives_different_tables() -> None:
+    first, other = generate(SMALL), generate(replace(SMALL, seed=SMALL.seed + 1))
+    assert not first.customers.equals(other.customers)
+    assert not first.sales.equals(other.sales)
+
+
+def test_tables_follow_the_contract(master_data: MasterData) -> None:
+    customers, sales = master_data.customers, master_data.sales
+    assert customers["customer_id"].is_unique
+    assert sales["sale_id"].is_unique
+    assert sales["customer_id"].isin(customers["customer_id"]).all()
+    assert (sales["amount"] > 0).all()
+    assert (sales["quantity"] >= 1).all()
+    assert set(sales["product_category"]) <= set(CATEGORIES)
+    assert set(customers["segment"]) <= set(SEGMENTS)
+    assert set(customers["country"].dropna()) <= set(COUNTRIES)
+    assert set(customers["acquisition_channel"].dropna()) <= set(CHANNELS)
+    config = GeneratorConfig()  # the session database uses the default history
+    assert sales["sold_at"].min() >= pd.Timestamp(config.start)
+    assert sales["sold_at"].max() < pd.Timestamp(config.end + dt.timedelta(days=1))
+    assert sales["sold_at"].is_monotonic_increasing
+    assert 0 < sales["returned"].mean() < 0.5
+
+
+def test_missing_values_are_present_within_the_contract_limits(master_data: MasterData) -> None:
+    nulls = master_data.customers.isna().mean()
+    for column in ("country", "acquisition_channel", "birth_year"):
+        assert 0 < nulls[column] < 0.25, column
+    for column in ("customer_id", "signup_date", "segment", "loyalty_member"):
+        assert nulls[column] == 0, column
+    assert not master_data.sales.isna().any().any()
+
+
+def test_labels_are_imbalanced_but_hold_both_classes(master_data: MasterData) -> None:
+    """The default label rule (spend >= 250 in the next 90 days), computed with pandas."""
+    sales = master_data.sales
+    as_of = pd.Timestamp(2026, 4, 1)
+    past = sales[(sales["sold_at"] < as_of) & (sales["sold_at"] >= as_of - pd.Timedelta(days=365))]
+    active = past["customer_id"].unique()
+    future = sales[
+        (sales["sold_at"] >= as_of)
+        & (sales["sold_at"] < as_of + pd.Timedelta(days=90))
+        & ~sales["returned"]
+    ]
+    spend = future.groupby("customer_id")["amount"].sum().reindex(active).fillna(0.0)
+    good_rate = float((spend >= 250.0).mean())
+    assert len(active) > 1000
+    assert 0.05 < good_rate < 0.40
+
+
+def test_past_behaviour_carries_signal(master_data: MasterData) -> None:
+    """Customers who bought more last year spend more next quarter (the learnable signal)."""
+    sales = master_data.sales
+    as_of = pd.Timestamp(2026, 4, 1)
+    before = sales[
+        (sales["sold_at"] < as_of) & (sales["sold_at"] >= as_of - pd.Timedelta(365, "D"))
+    ]
+    after = sales[(sales["sold_at"] >= as_of) & (sales["sold_at"] < as_of + pd.Timedelta(90, "D"))]
+    orders = before.groupby("customer_id").size()
+    spend = after.groupby("customer_id")["amount"].sum().reindex(orders.index).fillna(0.0)
+    assert np.corrcoef(orders.to_numpy(), spend.to_numpy())[0, 1] > 0.3
+
+
+@pytest.mark.parametrize("kind", CORRUPTIONS)
+def test_every_corruption_changes_the_data(kind: str) -> None:
+    clean = generate(SMALL)
+    broken = corrupt(clean, kind)  # type: ignore[arg-type]
+    changed = not broken.customers.equals(clean.customers) or not broken.sales.equals(clean.sales)
+    assert changed
+    # The clean input is left as it was.
+    pd.testing.assert_frame_equal(clean.customers, generate(SMALL).customers)
+    pd.testing.assert_frame_equal(clean.sales, generate(SMALL).sales)
