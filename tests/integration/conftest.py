@@ -18,8 +18,8 @@ import os
 import pwd
 import shutil
 import socket
-import stat
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NoReturn
@@ -67,30 +67,19 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _open_path_to(path: Path) -> list[tuple[Path, int]]:
-    """Let the server user traverse into ``path``: add o+x to our ancestors that lack it.
-
-    pytest makes its temp root 0700, which the ``postgres`` user cannot enter. Search
-    permission alone (no listing) is added; the returned modes are restored afterwards.
-    """
-    changed: list[tuple[Path, int]] = []
-    for parent in reversed(path.parents):
-        info = parent.stat()
-        if info.st_uid == os.geteuid() and not info.st_mode & stat.S_IXOTH:
-            changed.append((parent, stat.S_IMODE(info.st_mode)))
-            parent.chmod(stat.S_IMODE(info.st_mode) | stat.S_IXOTH)
-    return changed
-
-
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start a private PostgreSQL server; yield the URL of its ``postgres`` database."""
+def postgres_server() -> Iterator[str]:
+    """Start a private PostgreSQL server; yield the URL of its ``postgres`` database.
+
+    Its folder lives directly under the system temp dir rather than pytest's 0700 temp
+    root, which the ``postgres`` user could not enter (and which pytest re-locks when
+    another session starts).
+    """
     bin_dir = _bin_dir()
     if bin_dir is None:
         _unavailable(f"no initdb/pg_ctl under {PG_ROOT}/*/bin")
     as_user: list[str] = []
-    base = tmp_path_factory.mktemp("postgres")
-    restore: list[tuple[Path, int]] = []
+    base = Path(tempfile.mkdtemp(prefix="cc-postgres-"))
     if os.geteuid() == 0:
         runuser = shutil.which("runuser")
         try:
@@ -100,7 +89,6 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         if runuser is None or account is None:
             _unavailable(f"running as root but no runuser or no '{SERVER_USER}' user")
         as_user = [runuser, "-u", SERVER_USER, "--"]
-        restore = _open_path_to(base)
         os.chown(base, account.pw_uid, account.pw_gid)
 
     data, sockets, log = base / "data", base / "s", base / "server.log"
@@ -145,8 +133,7 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         finally:
             run(bin_dir / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop")
     finally:
-        for path, mode in reversed(restore):
-            path.chmod(mode)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
