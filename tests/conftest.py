@@ -28,6 +28,7 @@ from customer_classifier.settings import Settings
 
 GENERATOR = GeneratorConfig(n_customers=3000, seed=11)
 """Small enough to train in seconds, large enough for every window to hold both labels."""
+TRAINED_CANDIDATES = ("heuristic", "logistic_regression")
 
 
 class HermeticSettings(Settings):
@@ -163,7 +164,9 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, master_db: Path) -> Tr
     root = tmp_path_factory.mktemp("trained")
     db_path = root / "master.db"
     shutil.copyfile(master_db, db_path)
-    settings = make_settings(db_path, root)
+    # Gradient boosting's grid search would triple the suite's time for no extra
+    # behaviour; its construction is unit-tested in tests/unit/training/test_candidates.py.
+    settings = make_settings(db_path, root, candidates=TRAINED_CANDIDATES)
     work = root / "work"
     run = run_pipeline(settings, work)
     return TrainedRun(settings=settings, root=root, db_path=db_path, work=work, run=run)
@@ -177,7 +180,9 @@ class CopiedRun:
     db_path: Path
 
     def settings(self, **overrides: Any) -> Settings:
-        return make_settings(self.db_path, self.root, **overrides)
+        return make_settings(
+            self.db_path, self.root, **{"candidates": TRAINED_CANDIDATES, **overrides}
+        )
 
     @property
     def store(self) -> LocalModelStore:

@@ -8,18 +8,18 @@ in its own empty folder with every CC_* variable removed; the defaults then poin
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from customer_classifier.cli import main
 
 
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    import os
-
     for name in list(os.environ):
         if name.startswith("CC_"):
             monkeypatch.delenv(name)
@@ -83,9 +83,9 @@ def test_scoring_an_unknown_model_version(
     shutil.copyfile(master_db, tmp_path / "var" / "master_data.db")
     code, out, err = run(capsys, "score", "--version", "vnope")
     assert_user_error(code, out, err, "'vnope' not found")
-    assert "customer_predictions" not in (tmp_path / "var" / "master_data.db").read_bytes().decode(
-        "latin-1"
-    )
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'var' / 'master_data.db'}")
+    assert set(sa.inspect(engine).get_table_names()) == {"customers", "sales"}
+    engine.dispose()
 
 
 def test_unknown_corruption_names_the_choices(
