@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -202,30 +203,31 @@ def models_show(version: str) -> None:
     )
 
 
+def _error(message: str) -> None:
+    """One unwrapped line (logs and pods have no terminal width), never read as markup."""
+    console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         app(args=argv, standalone_mode=False)
     except CustomerClassifierError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        _error(str(exc))
         return 2
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
         )
-        console.print(f"[red]error:[/] invalid settings (CC_* environment variables): {problems}")
+        _error(f"invalid settings (CC_* environment variables): {problems}")
         return 2
-    except Exception as exc:  # typer/click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Exit):
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            return 130
-        raise
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        return 130
+    except typer.TyperException as exc:  # usage errors: unknown command, bad option
+        exc.show()  # type: ignore[attr-defined]
+        return int(exc.exit_code)
     return 0
 
 
