@@ -1,8 +1,9 @@
 """Choosing the decision threshold: precision is the business measure.
 
-Policy: the lowest threshold whose precision reaches the target (so recall is as high
-as it can be at that precision). When no threshold reaches it, the threshold with the
-best precision among those that keep at least the minimum recall.
+Policy: among thresholds that keep at least the required recall, the one with the most
+recall whose precision reaches the target. When none reaches it, the one with the best
+precision among those that keep the required recall. A target "met" at a recall too
+small to matter does not count as met, so it cannot win model selection.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ def choose_threshold(
     precision, recall = precision[:-1], recall[:-1]
     if len(thresholds) == 0:
         return ThresholdChoice(1.0, 0.0, 0.0, False, "no positive scores")
-    reaching = np.flatnonzero((precision >= precision_target) & (recall > 0))
+    reaching = np.flatnonzero(
+        (precision >= precision_target) & (recall >= min_recall) & (recall > 0)
+    )
     if reaching.size:
         best = reaching[np.argmax(recall[reaching])]
         return ThresholdChoice(
