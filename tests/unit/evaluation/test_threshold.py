@@ -82,3 +82,15 @@ def test_precision_at_recall_is_the_best_precision_with_enough_recall() -> None:
         assert precision_at_recall(y, scores, min_recall) == pytest.approx(expected)
     assert precision_at_recall(y, scores, 1.0) >= y.mean()
     assert precision_at_recall(np.array([0, 1, 1]), np.array([0.1, 0.8, 0.9]), 1.0) == 1.0
+
+
+def test_target_met_only_below_the_required_recall_does_not_count() -> None:
+    # Two sure positives on top, then a mixed tail: precision 1.0 exists only at recall 0.2.
+    y = np.array([1, 1] + [0, 0, 1] * 8 + [0] * 10)
+    scores = np.linspace(1.0, 0.0, len(y))
+    choice = choose_threshold(y, scores, precision_target=0.95, min_recall=0.3)
+    assert not choice.target_met
+    assert choice.recall >= 0.3
+    lenient = choose_threshold(y, scores, precision_target=0.95, min_recall=0.0)
+    assert lenient.target_met
+    assert lenient.recall < 0.3
