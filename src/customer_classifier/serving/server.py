@@ -1,0 +1,146 @@
+"""Entry point of the serving image: ``python -m customer_classifier.serving [KServe flags]``.
+
+The container contract:
+
+* HTTP on ``--http_port`` (8080): KServe V1 and V2 REST, ``/metrics``, health routes;
+* gRPC on ``--grpc_port`` (8081): the V2 open inference protocol;
+* ``--model_name`` (default ``CC_SERVING_MODEL_NAME``), ``--model_dir`` (default
+  ``CC_SERVING_MODEL_URI``, else ``/mnt/models``): a version folder or a model store;
+* every other knob is a ``CC_SERVING_*`` variable (:class:`ServingSettings`);
+* one process per container (``--workers 1``): scale with replicas.
+
+The server listens at once; the model loads in the background and the model's readiness
+(``/v1/models/NAME``, ``/v2/models/NAME/ready``) turns true when the champion is loaded.
+``POST /v2/repository/models/NAME/load`` re-resolves the aliases at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from typing import Any
+
+from pydantic import ValidationError
+
+from customer_classifier.errors import CustomerClassifierError
+from customer_classifier.serving.config import ServingSettings
+
+log = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from kserve import model_server
+
+    parser = argparse.ArgumentParser(
+        prog="python -m customer_classifier.serving",
+        parents=[model_server.parser],
+        description="KServe predictor of the customer classifier (V1, V2, gRPC).",
+    )
+    parser.add_argument(
+        "--model_dir",
+        default=None,
+        help="Version folder or model store; default CC_SERVING_MODEL_URI, else /mnt/models.",
+    )
+    parser.set_defaults(model_name=None)
+    return parser
+
+
+def configure_logging(settings: ServingSettings) -> None:
+    """KServe's log format for everything; our JSON access log replaces uvicorn's and
+    KServe's per-request trace lines (same facts, one line, machine-readable)."""
+    from kserve.logging import configure_logging as kserve_logging
+
+    kserve_logging()
+    access = logging.getLogger("customer_classifier.serving.access")
+    if not access.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    access.propagate = False
+    ours = logging.getLogger("customer_classifier")
+    if not ours.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(process)s %(name)s %(levelname)s %(message)s")
+        )
+        ours.addHandler(handler)
+        ours.setLevel(logging.INFO)
+        ours.propagate = False
+    if settings.access_log:
+        logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+        logging.getLogger("kserve.trace").setLevel(logging.WARNING)
+
+
+def settings_from(args: argparse.Namespace) -> ServingSettings:
+    overrides: dict[str, Any] = {}
+    if args.model_dir:
+        overrides["model_uri"] = args.model_dir
+    if args.model_name:
+        overrides["model_name"] = args.model_name
+    return ServingSettings(**overrides)
+
+
+def serve(settings: ServingSettings, args: argparse.Namespace) -> None:
+    """Build the model and KServe's server around it; returns when the server stops."""
+    from kserve import ModelServer
+    from kserve.model_repository import ModelRepository
+    from kserve.model_server import app
+
+    from customer_classifier.serving.asgi import install
+    from customer_classifier.serving.predictor import CustomerClassifier
+
+    model = CustomerClassifier(settings)
+
+    class Repository(ModelRepository):  # type: ignore[misc]
+        """KServe's model repository whose ``load`` re-resolves the aliases now."""
+
+        async def load(self, name: str) -> bool:
+            await asyncio.get_running_loop().run_in_executor(None, model.refresh)
+            return bool(model.ready)
+
+    server = ModelServer(
+        http_port=args.http_port,
+        grpc_port=args.grpc_port,
+        workers=1,
+        enable_grpc=args.enable_grpc,
+        enable_docs_url=args.enable_docs_url,
+        enable_latency_logging=not settings.access_log,
+        registered_models=Repository(),
+    )
+    server.register_model(model)
+    install(
+        app,
+        arrivals=model.arrivals,
+        max_body_bytes=settings.max_body_bytes,
+        log_requests=settings.access_log,
+    )
+    model.start_watching()
+    # An empty list: the model is registered above and turns ready when loaded, instead
+    # of KServe refusing to start a server whose model is not ready yet.
+    server.start([])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.workers != 1:
+        parser.error("--workers must be 1: run more replicas to use more cores")
+    try:
+        settings = settings_from(args)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"CC_SERVING_{'_'.join(map(str, e['loc'])).upper() or 'SETTINGS'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        print(f"error: invalid serving settings: {problems}", file=sys.stderr)
+        return 2
+    configure_logging(settings)
+    try:
+        serve(settings, args)
+    except CustomerClassifierError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
