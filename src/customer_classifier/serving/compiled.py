@@ -269,9 +269,9 @@ def probe_columns(schema: RecordSchema, rows: int = 256, seed: int = 0) -> dict[
                 values = low + np.expm1(rng.uniform(0, np.log1p(span), rows))
             else:
                 values = rng.uniform(low, high, rows)
-            values[:2] = (low, high)
             if rule.nullable:
                 values[rng.random(rows) < 0.2] = np.nan
+            values[: min(2, rows)] = (low, high)[:rows]
             columns[rule.name] = values.astype(np.float64)
         else:
             options: list[Any] = list(rule.categories) + ([None] if rule.nullable else [])

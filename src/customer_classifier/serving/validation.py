@@ -203,13 +203,17 @@ def numeric_column(
         break
     else:
         return np.array(values, dtype=np.float64)
+    before = len(problems)
     for index, value in enumerate(values):
         problem = _number_problem(rule, value, nan_is_null)
         if problem:
             problems.append(f"{where(index)} {problem}")
             if len(problems) > MAX_PROBLEMS:
                 break
-    return np.empty(0)
+    if len(problems) > before:
+        return np.empty(0)
+    # Valid numbers of other Python types (numpy scalars, from binary tensors).
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
 
 
 def categorical_column(
@@ -223,6 +227,7 @@ def categorical_column(
         fine = False
     if fine:
         return np.array(values, dtype=object)
+    before = len(problems)
     for index, value in enumerate(values):
         if value is None:
             if not rule.nullable:
@@ -236,7 +241,9 @@ def categorical_column(
             problems.append(f"{where(index)} must be {rule.describe()}; got {_show(value)}")
         if len(problems) > MAX_PROBLEMS:
             break
-    return np.empty(0, dtype=object)
+    if len(problems) > before:
+        return np.empty(0, dtype=object)
+    return np.array([None if v is None else str(v) for v in values], dtype=object)
 
 
 def customer_id_column(

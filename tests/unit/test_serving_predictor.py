@@ -1,0 +1,162 @@
+"""The predictor in-process: loading, readiness, the request path, reload and shadow."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from kserve.errors import ModelNotReady
+from kserve.protocol.infer_type import InferInput, InferRequest, InferResponse
+from prometheus_client import CollectorRegistry
+
+from customer_classifier.registry import CHAMPION, LocalModelStore, ModelBundle
+from customer_classifier.serving.compiled import probe_columns
+from customer_classifier.serving.config import ServingSettings
+from customer_classifier.serving.metrics import ServingMetrics
+from customer_classifier.serving.predictor import CustomerClassifier
+from customer_classifier.serving.validation import RecordSchema
+from customer_classifier.training.candidates import logistic_regression
+
+SCHEMA = RecordSchema.from_metadata({})
+NAME = "cc-test"
+
+
+@pytest.fixture(scope="module")
+def bundle() -> ModelBundle:
+    frame = pd.DataFrame(probe_columns(SCHEMA, rows=300, seed=5), columns=list(SCHEMA.names))
+    labels = (frame["tenure_days"] > frame["tenure_days"].median()).astype(int)
+    model = logistic_regression(0).estimator.fit(frame, labels)
+    return ModelBundle(model=model, threshold=0.5, metadata={"candidate": "logistic_regression"})
+
+
+def records(rows: int = 3) -> list[dict[str, Any]]:
+    columns = probe_columns(SCHEMA, rows=rows, seed=9)
+    out = []
+    for i in range(rows):
+        row = {n: columns[n][i] for n in SCHEMA.names}
+        out.append(
+            {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+        )
+    return out
+
+
+def predictor(store: Path, **settings: Any) -> tuple[CustomerClassifier, CollectorRegistry]:
+    registry = CollectorRegistry()
+    model = CustomerClassifier(
+        ServingSettings(model_name=NAME, model_uri=str(store), **settings),
+        metrics=ServingMetrics(NAME, registry=registry),
+    )
+    return model, registry
+
+
+def answer(model: CustomerClassifier, body: Any) -> Any:
+    async def call() -> Any:
+        job = await model.preprocess(body, {})
+        return await model.postprocess(await model.predict(job, {}), {})
+
+    return asyncio.run(call())
+
+
+def test_not_ready_until_the_store_has_a_champion(tmp_path: Path, bundle: ModelBundle) -> None:
+    store = LocalModelStore(tmp_path)
+    model, _ = predictor(tmp_path)
+    assert model.load() is False
+    assert "no version behind 'champion'" in model.not_ready_reason
+    with pytest.raises(ModelNotReady):
+        answer(model, {"instances": records(1)})
+    version = store.register(bundle).version
+    store.set_alias(CHAMPION, version)
+    assert model.load() is True
+    assert model.versions() == {"champion": version, "challenger": None}
+
+
+def test_v1_and_v2_answers_match_the_bundle(tmp_path: Path, bundle: ModelBundle) -> None:
+    store = LocalModelStore(tmp_path)
+    version = store.register(bundle).version
+    store.set_alias(CHAMPION, version)
+    model, registry = predictor(tmp_path)
+    model.load()
+    rows = records(4)
+    expected = bundle.score(
+        pd.DataFrame(rows, columns=list(SCHEMA.names)).astype(
+            {f.name: float for f in SCHEMA.fields if f.numeric}
+        )
+    )
+    v1 = answer(model, {"instances": rows})["predictions"]
+    np.testing.assert_allclose([p["score"] for p in v1], expected, rtol=0, atol=1e-12)
+    assert [p["label"] for p in v1] == bundle.label(expected).tolist()
+    assert {p["model_version"] for p in v1} == {version}
+    tensors = [
+        InferInput(f.name, [4], "FP64" if f.numeric else "BYTES", [r[f.name] for r in rows])
+        for f in SCHEMA.fields
+    ]
+    v2 = answer(model, InferRequest(model_name=NAME, infer_inputs=tensors))
+    assert isinstance(v2, InferResponse)
+    scores = next(o for o in v2.outputs if o.name == "score").data
+    np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-12)
+    assert (
+        registry.get_sample_value(
+            "cc_serving_rows_total", {"model_name": NAME, "role": "champion", "version": version}
+        )
+        == 8
+    )
+
+
+def test_refresh_swaps_only_when_the_alias_moves(tmp_path: Path, bundle: ModelBundle) -> None:
+    store = LocalModelStore(tmp_path)
+    first = store.register(bundle).version
+    store.set_alias(CHAMPION, first)
+    model, registry = predictor(tmp_path)
+    assert model.refresh() is True
+    assert model.refresh() is False
+    second = store.register(bundle).version
+    store.set_alias(CHAMPION, second)
+    assert model.refresh() is True
+    assert model.versions()["champion"] == second
+    info = {"model_name": NAME, "role": "champion"}
+    assert registry.get_sample_value("cc_serving_model_info", {**info, "version": second}) == 1
+    assert registry.get_sample_value("cc_serving_model_info", {**info, "version": first}) is None
+
+
+def test_a_broken_new_version_keeps_the_running_one(tmp_path: Path, bundle: ModelBundle) -> None:
+    store = LocalModelStore(tmp_path)
+    first = store.register(bundle).version
+    store.set_alias(CHAMPION, first)
+    model, registry = predictor(tmp_path)
+    model.load()
+    second = store.register(bundle).version
+    (tmp_path / "versions" / second / "model.joblib").write_bytes(b"tampered")
+    store.set_alias(CHAMPION, second)
+    assert model.refresh() is False
+    assert model.versions()["champion"] == first
+    assert model.ready
+    assert (
+        registry.get_sample_value(
+            "cc_serving_reloads_total", {"model_name": NAME, "outcome": "failed"}
+        )
+        == 1
+    )
+
+
+def test_a_lagging_shadow_skips_batches_instead_of_delaying(
+    tmp_path: Path, bundle: ModelBundle
+) -> None:
+    store = LocalModelStore(tmp_path)
+    champion = store.register(bundle).version
+    store.set_alias(CHAMPION, champion)
+    challenger = store.register(bundle).version
+    model, registry = predictor(
+        tmp_path, challenger=challenger, challenger_mode="shadow", shadow_queue_batches=1
+    )
+    model.load()
+    assert model._shadow_slots.acquire(blocking=False)  # the shadow's only slot is busy
+    predictions = answer(model, {"instances": records(2)})["predictions"]
+    assert {p["model_version"] for p in predictions} == {champion}
+    assert (
+        registry.get_sample_value("cc_serving_shadow_skipped_batches_total", {"model_name": NAME})
+        == 1
+    )
