@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -124,11 +124,14 @@ class CustomerClassifier(Model):  # type: ignore[misc]
         *,
         metrics: ServingMetrics | None = None,
         arrivals: Arrivals | None = None,
+        on_loaded: Callable[[bool], None] | None = None,
     ) -> None:
+        """``on_loaded(first)`` runs after each swap, before a first load turns ready."""
         super().__init__(settings.model_name)
         self.settings = settings
         self.metrics = metrics or ServingMetrics(settings.model_name)
         self.arrivals = arrivals or Arrivals()
+        self.on_loaded = on_loaded
         self.source = ModelSource(settings.model_uri, verify=settings.verify_checksums)
         self.not_ready_reason = "the champion has not been loaded yet"
         self._active: ActiveModels | None = None
@@ -252,6 +255,8 @@ class CustomerClassifier(Model):  # type: ignore[misc]
             CHALLENGER_ROLE, challenger.version if challenger else None, old_challenger
         )
         self.metrics.reloads.labels(self.name, "loaded").inc()
+        if self.on_loaded is not None:
+            self.on_loaded(current is None)
         self.ready = True
         log.info(
             "serving %s (scorers: champion %s%s)",

@@ -34,6 +34,7 @@ MAX_PROBLEMS = 8
 
 _FLOAT_TYPES = {"FP16", "FP32", "FP64"}
 _INT_TYPES = {"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"}
+_NUMERIC_TYPES = frozenset(_FLOAT_TYPES | _INT_TYPES)
 _NUMBER = (int, float)
 _NONE = type(None)
 
@@ -368,18 +369,23 @@ def parse_v1(payload: Any, schema: RecordSchema, max_rows: int) -> Records:
 
 def _flat(data: Any, name: str) -> list[Any]:
     """Row-major data of one input: a flat list, or nested one level for shape [n, 1]."""
-    values = list(data)
-    if values and all(isinstance(v, list) for v in values):
-        if any(len(v) != 1 for v in values):
+    values = data if type(data) is list else list(data)
+    if values and type(values[0]) is list:
+        if not all(type(v) is list and len(v) == 1 for v in values):
             raise RequestError(
                 [f"inputs.{name}: nested data must hold one value per record ([[v], [v], ...])"]
             )
         values = [v[0] for v in values]
+    if any(type(v) is bytes for v in values):
+        values = [v.decode("utf-8", "replace") if type(v) is bytes else v for v in values]
     return values
 
 
 def _records_in(inp: InferInput) -> int:
-    shape = list(inp.shape)
+    shape = inp.shape
+    if type(shape) is list and len(shape) == 1 and type(shape[0]) is int and shape[0] >= 0:
+        return shape[0]  # the usual [n]
+    shape = list(shape)
     if not shape or len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
         raise RequestError(
             [f"inputs.{inp.name}: shape {shape} is not supported; use [n] or [n, 1] for n records"]
@@ -404,7 +410,6 @@ def _input_values(inp: InferInput, rows: int) -> tuple[list[Any], bool]:
     if inp.data is None:
         raise RequestError([f"inputs.{inp.name}: data is missing"])
     values = _flat(inp.data, inp.name)
-    values = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in values]
     if len(values) != rows:
         raise RequestError(
             [
@@ -416,9 +421,9 @@ def _input_values(inp: InferInput, rows: int) -> tuple[list[Any], bool]:
 
 
 def _check_datatype(inp: InferInput, rule: FieldRule | None) -> None:
-    datatype = str(inp.datatype).upper()
+    datatype = inp.datatype  # KServe upper-cases it
     if rule is None or rule.numeric:
-        if datatype not in _FLOAT_TYPES | _INT_TYPES:
+        if datatype not in _NUMERIC_TYPES:
             kind = "customer id" if rule is None else "numeric feature"
             raise RequestError(
                 [
