@@ -1,27 +1,44 @@
-"""Register the trained bundle and move the aliases; the decision is a run artifact."""
+"""Register the trained bundle and run the champion gate; the decision is a run artifact.
+
+``decision`` (Markdown) is what the Kubeflow UI shows; ``decision_json`` is the same
+decision for machines. ``features`` (optional) lets the gate re-score the champion on
+this run's test window; ``pipeline_run_id`` and ``image`` go into the version's lineage.
+"""
 
 from typing import NamedTuple
 
 from kfp import dsl
-from kfp.dsl import Input, Markdown, Model, Output
+from kfp.dsl import Artifact, Dataset, Input, Markdown, Model, Output
 
 from components.image import COMPONENT_IMAGE
 
 
 @dsl.component(base_image=COMPONENT_IMAGE, install_kfp_package=False)
-def register_model(model: Input[Model], decision: Output[Markdown]) -> NamedTuple(
-    "Registered", [("version", str), ("promoted", bool)]
-):
+def register_model(
+    model: Input[Model],
+    decision: Output[Markdown],
+    decision_json: Output[Artifact],
+    features: Input[Dataset] = None,
+    pipeline_run_id: str = "",
+    image: str = "",
+) -> NamedTuple("Registered", [("version", str), ("promoted", bool)]):
+    import json
     import pathlib
     from collections import namedtuple
 
     from customer_classifier.jobs import register_model as run
     from customer_classifier.settings import load_settings
 
-    result = run(load_settings(), pathlib.Path(model.path))
-    verdict = "promoted to **champion**" if result["promoted"] else "kept as **challenger**"
-    lines = [f"# Model {result['version']}", "", f"{verdict}.", ""]
-    lines += [f"- {reason}" for reason in result["reasons"]]
-    pathlib.Path(decision.path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run(
+        load_settings(),
+        pathlib.Path(model.path),
+        features_dir=pathlib.Path(features.path) if features is not None else None,
+        run={"pipeline_run_id": pipeline_run_id, "image": image},
+    )
+    pathlib.Path(decision.path).write_text(result["markdown"], encoding="utf-8")
+    pathlib.Path(decision_json.path).write_text(
+        json.dumps(result["decision"], indent=2, default=str), encoding="utf-8"
+    )
+    decision_json.metadata.update({"version": result["version"], "promoted": result["promoted"]})
     registered = namedtuple("Registered", ["version", "promoted"])
     return registered(result["version"], bool(result["promoted"]))

@@ -166,18 +166,28 @@ def score(version: Annotated[str | None, typer.Option(help="Default: champion.")
 
 @models_app.command("list")
 def models_list() -> None:
-    """Versions in the store, newest last, with their aliases."""
+    """Versions in the store, oldest first, with their test figures and aliases."""
+    from rich.table import Column
+
     from customer_classifier.registry import open_store
 
     store = open_store(_settings().store_uri)
-    aliases = {a: store.get_alias(a) for a in ("champion", "challenger")}
-    table = Table("version", "candidate", "precision", "recall", "aliases")
+    aliases = store.aliases()
+    table = Table(
+        Column("version", no_wrap=True),
+        "candidate",
+        "precision@recall",
+        "precision",
+        "recall",
+        "aliases",
+    )
     for v in store.list_versions():
         test = v.metadata.get("metrics", {}).get("test", {})
-        tags = ", ".join(a for a, target in aliases.items() if target == v.version)
+        tags = ", ".join(a for a, target in sorted(aliases.items()) if target == v.version)
         table.add_row(
             v.version,
             str(v.metadata.get("candidate")),
+            f"{test.get('precision_at_min_recall', float('nan')):.4f}",
             f"{test.get('precision', float('nan')):.4f}",
             f"{test.get('recall', float('nan')):.4f}",
             tags,
@@ -186,21 +196,122 @@ def models_list() -> None:
 
 
 @models_app.command("show")
-def models_show(version: str) -> None:
+def models_show(version: Annotated[str, typer.Argument(help="Version id or alias.")]) -> None:
     """Lineage, metrics and checksums of one version (or an alias)."""
     from customer_classifier.registry import open_store
+    from customer_classifier.registry.ops import resolve
 
     store = open_store(_settings().store_uri)
-    resolved = store.get_alias(version) or version
-    v = store.get(resolved)
+    v = store.get(resolve(store, version))
     _print_json(
         {
             "version": v.version,
+            "uri": store.version_uri(v.version),
             "created_at": v.created_at,
+            "aliases": sorted(a for a, t in store.aliases().items() if t == v.version),
             "files": v.files,
             **{k: val for k, val in v.metadata.items() if k != "feature_schema"},
         }
     )
+
+
+@models_app.command("compare")
+def models_compare(
+    a: Annotated[str, typer.Argument(help="Version id or alias.")],
+    b: Annotated[str, typer.Argument(help="Version id or alias.")],
+) -> None:
+    """Test-window metrics of two versions side by side (a table)."""
+    from rich.table import Column
+
+    from customer_classifier.registry import open_store
+    from customer_classifier.registry.ops import compare
+
+    result = compare(open_store(_settings().store_uri), a, b)
+    table = Table(
+        Column("metric", no_wrap=True),
+        "a",
+        "b",
+        "b - a",
+        title=f"a = {result.a.version}, b = {result.b.version} (test window)",
+    )
+
+    def cell(value: float | None) -> str:
+        return "-" if value is None else f"{value:.4f}"
+
+    for name, x, y in result.rows:
+        delta = None if x is None or y is None else y - x
+        table.add_row(name, cell(x), cell(y), cell(delta))
+    out.print(table)
+    if not result.same_window:
+        out.print(
+            f"not comparable as recorded: different {', '.join(result.differences)}; "
+            "the gate re-scores the champion on the new window"
+        )
+
+
+@models_app.command("promote")
+def models_promote(
+    version: Annotated[str, typer.Argument(help="Version id or alias to promote.")],
+    alias: Annotated[str, typer.Option("--alias", help="Alias to move.")] = "champion",
+    reason: Annotated[str, typer.Option(help="Why; kept in the history.")] = "manual promotion",
+) -> None:
+    """Point an alias (champion, challenger, dev, test, prod, ...) at a version.
+
+    The version is loaded and its checksums checked first; if the alias moves while this
+    runs, the promotion fails with a conflict and nothing changes.
+    """
+    from customer_classifier.registry import open_store
+    from customer_classifier.registry.ops import promote
+
+    _print_json(promote(open_store(_settings().store_uri), version, alias, reason))
+
+
+@models_app.command("rollback")
+def models_rollback(
+    alias: Annotated[str, typer.Option("--alias", help="Alias to move back.")] = "champion",
+    to: Annotated[
+        str | None, typer.Option(help="Version to go back to; default: the previous one.")
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Why; kept in the history.")] = "",
+) -> None:
+    """Move an alias back to the version it pointed at before (or to --to)."""
+    from customer_classifier.registry import open_store
+    from customer_classifier.registry.ops import rollback
+
+    _print_json(rollback(open_store(_settings().store_uri), alias, to, reason))
+
+
+@models_app.command("history")
+def models_history(
+    alias: Annotated[str | None, typer.Option("--alias", help="Only this alias.")] = None,
+) -> None:
+    """Every alias move, oldest first, as JSON: alias, from, to, at, by, reason."""
+    from customer_classifier.registry import open_store
+
+    _print_json(open_store(_settings().store_uri).history(alias))
+
+
+@models_app.command("gc")
+def models_gc(
+    keep: Annotated[int, typer.Option(help="Newest versions kept besides aliased ones.")] = 10,
+    grace_minutes: Annotated[
+        float, typer.Option(help="Age before an unfinished upload is removed.")
+    ] = 60.0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would go.")] = False,
+) -> None:
+    """Delete versions no alias points at, beyond the newest --keep, and dead uploads."""
+    import datetime as dt
+
+    from customer_classifier.registry import open_store
+    from customer_classifier.registry.ops import collect_garbage
+
+    result = collect_garbage(
+        open_store(_settings().store_uri),
+        keep,
+        incomplete_after=dt.timedelta(minutes=grace_minutes),
+        dry_run=dry_run,
+    )
+    _print_json({**result.to_dict(), "dry_run": dry_run})
 
 
 def _error(message: str) -> None:

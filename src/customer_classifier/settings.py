@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     precision_target: float = Field(default=0.80, gt=0, le=1)
     min_recall: float = Field(default=0.30, ge=0, le=1)
     """Required recall: thresholds and champions are compared by precision at this recall."""
+    promotion_margin: float = Field(default=0.01, ge=0, le=1)
+    """A new model becomes champion only if its precision at the required recall beats the
+    champion's by at least this much, on the same evaluation window."""
     candidates: tuple[str, ...] = ("heuristic", "logistic_regression", "gradient_boosting")
     cv_folds: int = Field(default=3, ge=2, le=10)
     seed: int = 42

@@ -156,3 +156,30 @@ def postgres_database(postgres_server: str) -> Callable[[str], str]:
 def postgres_url(postgres_database: Callable[[str], str]) -> str:
     """SQLAlchemy URL of a fresh database on the session's PostgreSQL server."""
     return postgres_database("customer_classifier")
+
+
+# -- S3 (SeaweedFS) ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One S3 server for the session (``tests/integration/s3_server.py``), stopped at the end."""
+    from tests.integration.s3_server import start_server
+
+    server = start_server(tmp_path_factory.mktemp("s3"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_store_uri(s3_server: object, request: pytest.FixtureRequest) -> str:
+    """A store URI under a prefix of its own, so tests never see each other's versions."""
+    import re
+    import uuid
+
+    from tests.integration.s3_server import BUCKET
+
+    name = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:40].strip("-")
+    return f"s3://{BUCKET}/{name}-{uuid.uuid4().hex[:8]}"

@@ -49,7 +49,10 @@ def test_training_tasks_and_artifacts(compiled: dict[str, dict[str, Any]]) -> No
         "report": "system.HTML",
     }
     assert _artifact_types(spec, "comp-verify-data")["report"] == "system.HTML"
-    assert _artifact_types(spec, "comp-register-model") == {"decision": "system.Markdown"}
+    assert _artifact_types(spec, "comp-register-model") == {
+        "decision": "system.Markdown",
+        "decision_json": "system.Artifact",
+    }
     assert _artifact_types(spec, "comp-ingest-data") == {"snapshot": "system.Dataset"}
     # The data flows through artifacts, so every step after verification depends on it.
     ingest_inputs = tasks["ingest-data"]["inputs"]["artifacts"]["verification"]

@@ -1,0 +1,73 @@
+"""The training and nightly scoring pipelines with the model store on a real S3 server.
+
+The same kfp.local run as ``make run``, with only ``CC_STORE_URI`` and ``CC_S3_*``
+changed: the register step uploads the version, the gate promotes it, and the scoring
+step downloads the champion (checksums checked) to write the nightly table.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from kfp import local
+
+from customer_classifier.data.database import connect, write_master_data
+from customer_classifier.data.generate import GeneratorConfig, generate
+from customer_classifier.registry import open_store
+from customer_classifier.registry.bundle import MANIFEST_FILE
+from pipelines.scoring_pipeline import scoring_pipeline
+from pipelines.training_pipeline import training_pipeline
+from tests.integration.s3_server import BUCKET, S3Server
+
+pytestmark = [pytest.mark.integration, pytest.mark.pipeline, pytest.mark.slow]
+
+
+def test_training_and_scoring_on_s3(
+    s3_server: S3Server,
+    s3_store_uri: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = tmp_path_factory.mktemp("s3_pipeline")
+    url = f"sqlite:///{root / 'master.db'}"
+    env = {
+        **s3_server.env(),
+        "CC_DATABASE_URL": url,
+        "CC_STORE_URI": s3_store_uri,
+        "CC_WORK_DIR": str(root / "runs"),
+        "CC_PIPELINE_RUN_ID": "local-run-1",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    write_master_data(connect(url, create_dir=True), generate(GeneratorConfig(3000, seed=5)))
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(root / "outputs"),
+        raise_on_error=True,
+    )
+
+    version = training_pipeline().output
+    scored_by = scoring_pipeline().output
+
+    store = open_store(s3_store_uri, s3_server.config())
+    assert store.get_alias("champion") == version
+    assert scored_by == version
+    assert store.get(version).metadata["lineage"]["pipeline_run_id"] == "local-run-1"
+    prefix = s3_store_uri.removeprefix(f"s3://{BUCKET}/")
+    names = {
+        str(o.object_name).rsplit("/", 1)[-1]
+        for o in s3_server.client().list_objects(
+            BUCKET, prefix=f"{prefix}/versions/{version}/", recursive=True
+        )
+    }
+    assert {"model.joblib", "model.json", MANIFEST_FILE} <= names
+    decision_file = next((root / "outputs").rglob("register-model/decision_json"))
+    decision = json.loads(decision_file.read_text(encoding="utf-8"))
+    assert decision["promoted"] is True
+    with connect(url).connect() as conn:
+        table = pd.read_sql_query(sa.text("SELECT * FROM customer_predictions"), conn)
+    assert len(table) > 0
+    assert set(table["model_version"]) == {version}

@@ -1,0 +1,142 @@
+"""The champion/challenger gate of the training pipeline, both ways, through kfp.local.
+
+Three training runs on the same data (so the same evaluation window):
+
+1. heuristic + gradient boosting: the first model ever; it beats the heuristic: champion.
+2. heuristic only: a worse model; it stays challenger, and the nightly scoring run that
+   follows still uses run 1's version.
+3. every candidate: logistic regression beats run 1's model by more than the margin:
+   promoted.
+
+Each run leaves its decision as a Markdown artifact (for the Kubeflow UI) and JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from kfp import local
+
+from customer_classifier.data.database import connect, write_master_data
+from customer_classifier.data.generate import GeneratorConfig, generate
+from customer_classifier.registry import LocalModelStore
+from pipelines.scoring_pipeline import scoring_pipeline
+from pipelines.training_pipeline import training_pipeline
+
+pytestmark = [pytest.mark.pipeline, pytest.mark.slow]
+DATA = GeneratorConfig(n_customers=3000, seed=4)
+"""On this data: heuristic < gradient boosting < logistic regression, by several points."""
+
+
+def decisions(outputs: Path) -> dict[str, tuple[dict[str, Any], str]]:
+    """Every register step's decision, JSON and Markdown, by version."""
+    found = {}
+    for path in outputs.rglob("register-model/decision_json"):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        markdown = (path.parent / "decision").read_text(encoding="utf-8")
+        found[data["version"]] = (data, markdown)
+    return found
+
+
+def predictions(url: str) -> pd.DataFrame:
+    with connect(url).connect() as conn:
+        return pd.read_sql_query(sa.text("SELECT * FROM customer_predictions"), conn)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    root = tmp_path_factory.mktemp("gate")
+    env = {
+        "CC_DATABASE_URL": f"sqlite:///{root / 'master.db'}",
+        "CC_STORE_URI": str(root / "store"),
+        "CC_WORK_DIR": str(root / "runs"),
+        "CC_PROMOTION_MARGIN": "0.01",
+    }
+    patch = pytest.MonkeyPatch()
+    for key, value in env.items():
+        patch.setenv(key, value)
+    write_master_data(connect(env["CC_DATABASE_URL"], create_dir=True), generate(DATA))
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(root / "outputs"),
+        raise_on_error=True,
+    )
+    store = LocalModelStore(root / "store")
+    state: dict[str, Any] = {"root": root, "env": env, "store": store}
+
+    patch.setenv("CC_CANDIDATES", '["heuristic", "gradient_boosting"]')
+    state["first"] = training_pipeline().output
+    state["champion_after_first"] = store.get_alias("champion")
+
+    patch.setenv("CC_CANDIDATES", '["heuristic"]')
+    state["worse"] = training_pipeline().output
+    state["champion_after_worse"] = store.get_alias("champion")
+    state["challenger_after_worse"] = store.get_alias("challenger")
+    state["scored_by"] = scoring_pipeline().output
+    state["predictions"] = predictions(env["CC_DATABASE_URL"])
+
+    patch.delenv("CC_CANDIDATES")
+    state["better"] = training_pipeline().output
+    yield state
+    patch.undo()
+
+
+def test_first_model_beats_the_heuristic_and_becomes_champion(runs: Any) -> None:
+    first = runs["first"]
+    assert runs["champion_after_first"] == first
+    data, markdown = decisions(runs["root"] / "outputs")[first]
+    assert data["promoted"] is True
+    assert data["champion_before"] is None
+    assert data["candidate"] == "gradient_boosting"
+    statuses = {c["name"]: c["status"] for c in data["checks"]}
+    assert statuses["beats the heuristic baseline"] == "pass"
+    assert statuses["beats the champion by the margin"] == "n/a"
+    assert statuses["fairness across segments"] == "not checked"
+    assert "promoted to **champion**" in markdown
+
+
+def test_a_worse_model_stays_challenger_and_scoring_keeps_the_champion(runs: Any) -> None:
+    first, worse = runs["first"], runs["worse"]
+    assert worse != first
+    assert runs["champion_after_worse"] == first
+    assert runs["challenger_after_worse"] == worse
+    data, markdown = decisions(runs["root"] / "outputs")[worse]
+    assert data["promoted"] is False
+    assert data["candidate"] == "heuristic"
+    failed = {c["name"] for c in data["checks"] if c["status"] == "fail"}
+    assert failed == {"beats the heuristic baseline", "beats the champion by the margin"}
+    assert f"the champion stays {first}" in markdown
+    # The nightly table is written by the champion, not by the newer challenger.
+    assert runs["scored_by"] == first
+    assert set(runs["predictions"]["model_version"]) == {first}
+
+
+def test_a_better_model_is_promoted(runs: Any) -> None:
+    first, better = runs["first"], runs["better"]
+    store: LocalModelStore = runs["store"]
+    assert store.get_alias("champion") == better
+    assert store.get_alias("challenger") == better
+    data, markdown = decisions(runs["root"] / "outputs")[better]
+    assert data["promoted"] is True
+    assert data["champion_before"] == first
+    assert data["candidate"] == "logistic_regression"
+    check = next(c for c in data["checks"] if c["name"] == "beats the champion by the margin")
+    assert check["status"] == "pass"
+    assert "recorded on the same window" in check["detail"]
+    assert check["observed"] >= check["required"]
+    assert f"promoted to **champion** (was {first})" in markdown
+    # Every alias move is in the history, with its reason.
+    moves = [(h["alias"], h["to"]) for h in store.history()]
+    assert moves == [
+        ("challenger", first),
+        ("champion", first),
+        ("challenger", runs["worse"]),
+        ("challenger", better),
+        ("champion", better),
+    ]
+    assert store.history("champion")[-1]["reason"].startswith("gate: ")
