@@ -365,6 +365,9 @@ def load(server: Server, case: Case, body: Path, duration: float, warmup: float)
         check=True,
     )
     case.load_after = os.getloadavg()[0]
+    raw = WORK / "wrk" / f"{case.server}-{case.protocol}-{case.records}-{case.connections}.txt"
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    raw.write_text(done.stdout, encoding="utf-8")
     return parse_wrk(done.stdout, case)
 
 

@@ -284,11 +284,11 @@ def model_server(tmp_path: Path) -> Iterator[Callable[..., ModelServer]]:
         server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def champion_server(
     serving_data: ServingData, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ModelServer]:
-    """The champion of the store, no challenger; shared by a module's tests."""
+    """The champion of the store, no challenger; shared by the tests that only read."""
     server = ModelServer(
         tmp_path_factory.mktemp("champion-server"),
         serving_data.settings.store_uri,
