@@ -39,7 +39,6 @@ from kserve.errors import ModelNotReady
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 from threadpoolctl import threadpool_limits
 
-from customer_classifier.errors import CustomerClassifierError
 from customer_classifier.serving.batching import Arrivals, MicroBatcher
 from customer_classifier.serving.config import ServingSettings
 from customer_classifier.serving.metrics import ServingMetrics
@@ -193,11 +192,19 @@ class CustomerClassifier(Model):  # type: ignore[misc]
         with self._lock:
             try:
                 return self._refresh()
-            except (CustomerClassifierError, OSError, ValueError, KeyError) as exc:
+            # A version can fail to load in many ways (checksum, unpickling, a module the
+            # pickle names, a feature schema change): none is a client's mistake, and
+            # none may take down what serves now or stop the reload watcher.
+            except Exception as exc:
                 self.metrics.reloads.labels(self.name, "failed").inc()
                 if self._active is None:
-                    self.not_ready_reason = str(exc)
-                log.error("model reload failed, still serving %s: %s", self.versions(), exc)
+                    self.not_ready_reason = f"{type(exc).__name__}: {exc}"
+                log.error(
+                    "model reload failed, still serving %s: %s: %s",
+                    self.versions(),
+                    type(exc).__name__,
+                    exc,
+                )
                 return False
 
     def _refresh(self) -> bool:
