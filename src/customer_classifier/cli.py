@@ -142,11 +142,19 @@ def train(
 
 
 @app.command("register")
-def register(bundle: Annotated[Path, typer.Option()] = Path("var/runs/bundle")) -> None:
-    """Register a trained bundle; make it champion if it beats the baseline and champion."""
+def register(
+    bundle: Annotated[Path, typer.Option()] = Path("var/runs/bundle"),
+    features_dir: Annotated[
+        Path | None,
+        typer.Option("--features", help="This run's features: the champion is re-scored on them."),
+    ] = Path("var/runs/features"),
+) -> None:
+    """Register a trained bundle; make it champion if it passes the gate."""
     from customer_classifier.jobs import register_model
 
-    _print_json(register_model(_settings(), bundle))
+    features = features_dir if features_dir is not None and features_dir.exists() else None
+    result = register_model(_settings(), bundle, features_dir=features)
+    _print_json({k: v for k, v in result.items() if k not in ("decision", "markdown")})
 
 
 @app.command("score")
