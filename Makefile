@@ -8,7 +8,7 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup run test test-fast lint compile bench-scoring clean help
+.PHONY: setup run test test-fast lint compile bench-scoring bench-training clean help
 
 help:
 	@echo "make run            generate the demo database if missing, train and score through kfp.local"
@@ -16,6 +16,7 @@ help:
 	@echo "make lint           ruff + mypy"
 	@echo "make compile        write the pipelines' IR YAML to compiled/"
 	@echo "make bench-scoring  nightly scoring of 1M customers / 10M sales -> benchmarks/results/scoring.json"
+	@echo "make bench-training the Keras candidate on 1M rows (CPU or GPU) -> benchmarks/results/training.json"
 
 setup: $(STAMP)
 
@@ -66,3 +67,6 @@ serve: $(STAMP)
 bench-serving: $(STAMP)
 	bash benchmarks/ensure-wrk.sh
 	$(PY) benchmarks/bench_serving.py
+
+bench-training: $(STAMP)
+	$(PY) benchmarks/bench_training.py

@@ -1,4 +1,10 @@
-"""Train every candidate, choose the threshold and the model; log what the UI shows."""
+"""Train every candidate, choose the threshold and the model; log what the UI shows.
+
+With ``dl_candidate`` (the GPU task's Keras model) that candidate is evaluated and
+selected beside the scikit-learn ones, by the same rule, instead of being trained here.
+"""
+
+from typing import Optional
 
 from kfp import dsl
 from kfp.dsl import HTML, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
@@ -15,6 +21,7 @@ def train_models(
     report: Output[HTML],
     precision_target: float = 0.8,
     min_recall: float = 0.3,
+    dl_candidate: Optional[Input[Model]] = None,  # noqa: UP045 - the form KFP reads
 ) -> str:
     """Returns the chosen candidate's name."""
     import pathlib
@@ -24,7 +31,11 @@ def train_models(
 
     settings = load_settings(precision_target=precision_target, min_recall=min_recall)
     result = run(
-        settings, pathlib.Path(features.path), pathlib.Path(model.path), pathlib.Path(report.path)
+        settings,
+        pathlib.Path(features.path),
+        pathlib.Path(model.path),
+        pathlib.Path(report.path),
+        dl_candidate_dir=pathlib.Path(dl_candidate.path) if dl_candidate is not None else None,
     )
     for name, value in result["metrics"].items():
         metrics.log_metric(name, value)

@@ -11,7 +11,9 @@ from kfp import components
 
 from pipelines.compile import compile_all
 
-TRAINING_TASKS = {"verify-data", "ingest-data", "build-features", "train-models", "register-model"}
+TRAINING_TASKS = {"verify-data", "ingest-data", "build-features", "condition-branches-1"}
+"""Training and registration sit in the branches of ``train_dl`` (tests/pipelines/test_gpu_*)."""
+QUICK_BRANCH = "comp-condition-2"
 SCORING_TASKS = {"verify-data", "score-customers"}
 
 
@@ -57,9 +59,11 @@ def test_training_tasks_and_artifacts(compiled: dict[str, dict[str, Any]]) -> No
     # The data flows through artifacts, so every step after verification depends on it.
     ingest_inputs = tasks["ingest-data"]["inputs"]["artifacts"]["verification"]
     assert ingest_inputs["taskOutputArtifact"]["producerTask"] == "verify-data"
-    assert tasks["register-model"]["dependentTasks"] == ["train-models"]
+    quick = spec["components"][QUICK_BRANCH]["dag"]["tasks"]
+    assert set(quick) == {"train-models", "register-model"}
+    assert quick["register-model"]["dependentTasks"] == ["train-models"]
     params = spec["root"]["inputDefinitions"]["parameters"]
-    assert {"as_of", "precision_target", "min_recall"} <= set(params)
+    assert {"as_of", "precision_target", "min_recall", "train_dl"} <= set(params)
 
 
 def test_scoring_runs_after_verification(compiled: dict[str, dict[str, Any]]) -> None:
@@ -76,6 +80,8 @@ def test_every_task_runs_the_component_image_with_config_and_secret(
         k8s = doc["platform"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
         assert set(k8s) == set(executors)
         for name, executor in executors.items():
+            if name == "exec-train-dl-candidate":
+                continue  # its own image, no database secret: tests/pipelines/test_gpu_compile.py
             container = executor["container"]
             assert "/customer-classifier/components:" in container["image"], name
             assert "pip install" not in " ".join(container["command"]), name

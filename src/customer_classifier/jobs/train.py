@@ -1,4 +1,10 @@
-"""Training step: every candidate, the chosen bundle, the report and UI figures."""
+"""Training steps: every candidate, the chosen bundle, the report and UI figures.
+
+``train_models`` trains the candidates named in the settings and selects one. In the
+Kubeflow pipeline the Keras candidate trains in a task of its own on a GPU node
+(``train_dl_candidate``, which writes a candidate folder) and ``train_models`` then
+evaluates that folder's model beside the scikit-learn ones, by the same rule.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +15,22 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import joblib
 import pandas as pd
 
 from customer_classifier import __version__
+from customer_classifier.errors import TrainingError
 from customer_classifier.evaluation.metrics import roc_points
 from customer_classifier.evaluation.report import write_training_report
+from customer_classifier.models.keras_tabular import KerasTabularModel
 from customer_classifier.registry import ModelBundle, save_bundle
 from customer_classifier.settings import Settings
-from customer_classifier.training.candidates import make_candidates
+from customer_classifier.training.candidates import Candidate, make_candidates, prefit_candidate
 from customer_classifier.training.train import SPLITS, train_and_select
+
+DL_CANDIDATE = "keras_mlp"
+CANDIDATE_MODEL = "model.joblib"
+CANDIDATE_INFO = "candidate.json"
 
 
 def code_version() -> str:
@@ -41,18 +54,96 @@ def code_version() -> str:
 # -- training ------------------------------------------------------------------------------
 
 
+def _read_frames(features_dir: Path) -> dict[str, pd.DataFrame]:
+    return {s: pd.read_parquet(features_dir / f"{s}.parquet") for s in SPLITS}
+
+
+def train_dl_candidate(
+    settings: Settings, features_dir: Path, candidate_dir: Path, **overrides: Any
+) -> dict[str, Any]:
+    """Train the Keras candidate on the training window and write it to ``candidate_dir``.
+
+    Early stopping watches the validation window; threshold and selection are left to
+    :func:`train_models`, which evaluates this candidate beside the others. ``overrides``
+    replace ``CC_DL_*`` settings (``max_epochs=3``). Returns the training figures: device,
+    samples/s, epoch seconds, best validation PR AUC.
+    """
+    from customer_classifier.features.build import FEATURE_NAMES
+    from customer_classifier.training.keras_mlp import (
+        DESCRIPTION,
+        DeepLearningSettings,
+        KerasMLPClassifier,
+    )
+
+    frames = _read_frames(features_dir)
+    dl_settings = DeepLearningSettings(**overrides)
+    x = {s: frames[s][list(FEATURE_NAMES)] for s in ("train", "validation")}
+    y = {s: frames[s]["label"].to_numpy(dtype=int) for s in ("train", "validation")}
+    estimator = KerasMLPClassifier(dl_settings, seed=settings.seed).fit(
+        x["train"], y["train"], validation_data=(x["validation"], y["validation"])
+    )
+    save_candidate(estimator.deployable_, candidate_dir, DESCRIPTION, estimator.params_)
+    info = {"name": DL_CANDIDATE, **estimator.training_}
+    (candidate_dir / "training.json").write_text(
+        json.dumps(info, indent=2, default=str), encoding="utf-8"
+    )
+    return info
+
+
+def save_candidate(model: Any, folder: Path, description: str, params: dict[str, Any]) -> None:
+    """A trained candidate as a folder: the model (and its own files) plus what it is."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if callable(getattr(model, "save_artifacts", None)):
+        model.save_artifacts(folder)
+    joblib.dump(model, folder / CANDIDATE_MODEL, compress=3)
+    (folder / CANDIDATE_INFO).write_text(
+        json.dumps(
+            {"name": DL_CANDIDATE, "description": description, "params": params},
+            indent=2,
+            default=str,
+        ),
+        encoding="utf-8",
+    )
+
+
+def load_candidate(folder: Path) -> Candidate:
+    info_path = folder / CANDIDATE_INFO
+    if not info_path.exists():
+        raise TrainingError(
+            f"{folder} is not a trained candidate (no {CANDIDATE_INFO}); pass the folder "
+            "that train_dl_candidate wrote"
+        )
+    info = json.loads(info_path.read_text(encoding="utf-8"))
+    model = joblib.load(folder / CANDIDATE_MODEL)
+    if callable(getattr(model, "load_artifacts", None)):
+        model.load_artifacts(folder)
+    return prefit_candidate(info["name"], model, info["description"], info["params"])
+
+
 def train_models(
-    settings: Settings, features_dir: Path, bundle_dir: Path, report_path: Path
+    settings: Settings,
+    features_dir: Path,
+    bundle_dir: Path,
+    report_path: Path,
+    *,
+    dl_candidate_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Train every candidate, select one, save its bundle and the report.
 
+    With ``dl_candidate_dir`` (the GPU task's output) the Keras candidate found there is
+    evaluated and selected beside the others instead of being trained here.
     Returns the figures the pipeline logs as KFP Metrics and ClassificationMetrics.
     """
     manifest = json.loads((features_dir / "manifest.json").read_text(encoding="utf-8"))
-    frames = {s: pd.read_parquet(features_dir / f"{s}.parquet") for s in SPLITS}
+    frames = _read_frames(features_dir)
+    names = settings.candidates
+    prefit: list[Candidate] = []
+    if dl_candidate_dir is not None:
+        names = tuple(n for n in names if n != DL_CANDIDATE)
+        prefit.append(load_candidate(dl_candidate_dir))
     outcome = train_and_select(
         frames,
-        make_candidates(settings.candidates, settings.seed),
+        [*make_candidates(names, settings.seed), *prefit],
         precision_target=settings.precision_target,
         min_recall=settings.min_recall,
         folds=settings.cv_folds,
@@ -84,6 +175,7 @@ def train_models(
         "precision_target": settings.precision_target,
         "min_recall": settings.min_recall,
         "trained_at": dt.datetime.now(dt.UTC).isoformat(),
+        **({"framework": chosen.model.info} if isinstance(chosen.model, KerasTabularModel) else {}),
     }
     save_bundle(
         ModelBundle(model=chosen.model, threshold=chosen.threshold.threshold, metadata=metadata),

@@ -3,6 +3,10 @@
 On disk a bundle is a folder: ``model.joblib`` (preprocessing + estimator) and
 ``model.json`` (threshold, feature schema, metrics, parameters, lineage). The store adds
 ``MANIFEST.json`` with the sha256 of every file; :func:`load_bundle` checks them.
+
+A model with files of its own (a Keras network, ``model.keras``) has ``save_artifacts``
+and ``load_artifacts(folder)``: they write and read those files beside ``model.joblib``,
+which then holds the rest of the model but never the network.
 """
 
 from __future__ import annotations
@@ -66,6 +70,8 @@ def feature_schema_json() -> list[dict[str, Any]]:
 
 def save_bundle(bundle: ModelBundle, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
+    if callable(getattr(bundle.model, "save_artifacts", None)):
+        bundle.model.save_artifacts(folder)
     joblib.dump(bundle.model, folder / MODEL_FILE, compress=3)
     metadata = {
         **bundle.metadata,
@@ -105,4 +111,6 @@ def load_bundle(folder: Path, *, check: bool = True) -> ModelBundle:
     if manifest:
         metadata["version"] = manifest["version"]
     model = joblib.load(folder / MODEL_FILE)
+    if callable(getattr(model, "load_artifacts", None)):
+        model.load_artifacts(folder)
     return ModelBundle(model=model, threshold=float(metadata["threshold"]), metadata=metadata)

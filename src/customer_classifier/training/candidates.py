@@ -2,7 +2,9 @@
 
 Every candidate is a scikit-learn estimator taking the feature frame of
 :mod:`customer_classifier.features.build`, preprocessing included, so the registered
-artifact is the whole pipeline and serving needs nothing else.
+artifact is the whole pipeline and serving needs nothing else. The Keras candidate
+(``keras_mlp``) is one too; it is imported only when asked for, so a run without it never
+loads a deep-learning framework.
 """
 
 from __future__ import annotations
@@ -30,6 +32,12 @@ class Candidate:
     estimator: Any
     grid: dict[str, list[Any]] = field(default_factory=dict)
     description: str = ""
+    fit_with_validation: bool = False
+    """``fit(x, y, validation_data=(x_valid, y_valid))``: early stopping on that window."""
+    prefit: bool = False
+    """Trained elsewhere (the GPU task of the pipeline): evaluated and selected as it is."""
+    params: dict[str, Any] = field(default_factory=dict)
+    """The recorded parameters of a prefit candidate."""
 
 
 def logistic_regression(seed: int) -> Candidate:
@@ -102,10 +110,28 @@ def heuristic(seed: int) -> Candidate:
     )
 
 
+def keras_mlp(seed: int) -> Candidate:
+    from customer_classifier.training import keras_mlp as dl
+
+    return Candidate(
+        dl.NAME,
+        dl.KerasMLPClassifier(dl.DeepLearningSettings(), seed=seed),
+        {},
+        dl.DESCRIPTION,
+        fit_with_validation=True,
+    )
+
+
+def prefit_candidate(name: str, model: Any, description: str, params: dict[str, Any]) -> Candidate:
+    """A model trained by another task, to be evaluated and selected beside the others."""
+    return Candidate(name, model, {}, description, prefit=True, params=dict(params))
+
+
 _FACTORIES = {
     "heuristic": heuristic,
     "logistic_regression": logistic_regression,
     "gradient_boosting": gradient_boosting,
+    "keras_mlp": keras_mlp,
 }
 
 

@@ -64,11 +64,29 @@ def _check_labels(name: str, y: np.ndarray) -> None:
 
 
 def fit_candidate(
-    candidate: Candidate, x: pd.DataFrame, y: np.ndarray, folds: int, seed: int
+    candidate: Candidate,
+    x: pd.DataFrame,
+    y: np.ndarray,
+    folds: int,
+    seed: int,
+    validation: tuple[pd.DataFrame, np.ndarray] | None = None,
 ) -> tuple[Any, dict[str, Any], float | None]:
-    """The fitted estimator, its chosen parameters and its cross-validated PR AUC."""
+    """The model to deploy, its chosen parameters and its cross-validated PR AUC.
+
+    A prefit candidate comes back as it is. An estimator that trains against the
+    validation window (early stopping) gets it; one that exposes ``deployable_`` after
+    fitting (the Keras candidate) hands that over instead of itself.
+    """
+    if candidate.prefit:
+        return candidate.estimator, dict(candidate.params), None
     if not candidate.grid:
-        return clone(candidate.estimator).fit(x, y), {}, None
+        estimator = clone(candidate.estimator)
+        if candidate.fit_with_validation:
+            estimator.fit(x, y, validation_data=validation)
+        else:
+            estimator.fit(x, y)
+        params = dict(getattr(estimator, "params_", {}))
+        return getattr(estimator, "deployable_", estimator), params, None
     search = GridSearchCV(
         clone(candidate.estimator),
         candidate.grid,
@@ -106,8 +124,11 @@ def train_and_select(
         _check_labels(name, y)
     results = []
     for candidate in candidates:
-        log.info("training candidate %s on %d rows", candidate.name, len(y_train))
-        model, params, cv_score = fit_candidate(candidate, x_train, y_train, folds, seed)
+        verb = "evaluating prefit" if candidate.prefit else "training"
+        log.info("%s candidate %s on %d rows", verb, candidate.name, len(y_train))
+        model, params, cv_score = fit_candidate(
+            candidate, x_train, y_train, folds, seed, validation=(x_valid, y_valid)
+        )
         valid_scores = model.predict_proba(x_valid)[:, 1]
         choice = choose_threshold(y_valid, valid_scores, precision_target, min_recall)
         test_scores = model.predict_proba(x_test)[:, 1]
