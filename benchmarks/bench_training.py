@@ -23,6 +23,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -69,6 +70,10 @@ def ensure_features(data_dir: Path, customers: int, seed: int) -> Path:
     jobs.build_training_frames(settings, folder / "snapshot", folder / "features")
     manifest = json.loads(marker.read_text())
     marker.write_text(json.dumps({**manifest, "bench_layout": LAYOUT}, indent=2))
+    # Only the feature windows are read again: keep the cache small.
+    shutil.rmtree(folder / "snapshot", ignore_errors=True)
+    shutil.rmtree(folder / "runs", ignore_errors=True)
+    db.unlink(missing_ok=True)
     _log(f"feature windows ready in {time.perf_counter() - started:.0f} s")
     return folder / "features"
 
