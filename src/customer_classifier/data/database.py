@@ -15,6 +15,9 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import GenericFunction
 
 from customer_classifier.data.contract import SPECS, Kind, sa_type
 from customer_classifier.data.generate import MasterData
@@ -65,6 +68,45 @@ def connect(url: str, *, create_dir: bool = False) -> sa.Engine:
     return engine
 
 
+class _AsStored(GenericFunction[Any]):
+    """A column compared as stored: ``+column`` on SQLite, the column itself elsewhere."""
+
+    name = "as_stored"
+    inherit_cache = True
+    _register = False
+
+
+@compiles(_AsStored)
+def _as_stored_default(element: _AsStored, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(_AsStored, "sqlite")
+def _as_stored_sqlite(element: _AsStored, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"+{compiler.process(element.clauses, **kw)}"
+
+
+def as_stored(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """``column`` for comparisons that need no type conversion of the stored values.
+
+    SQLite gives DATETIME and BOOLEAN columns numeric affinity, so comparing one with a
+    bound text value first tries to turn both operands into numbers, on every row. A
+    timestamp is text there: the unary ``+`` drops the affinity and compares the text as
+    it is, in the same order. The planner also stops considering an index on the column
+    for that term, so keep it for scans. Other databases compare the column unchanged.
+    """
+    return _AsStored(column, type_=column.type)
+
+
+def is_shareable(engine: sa.Engine) -> bool:
+    """Whether connections from several threads see the same database (not SQLite memory)."""
+    if engine.dialect.name != "sqlite":
+        return True
+    return engine.url.database not in (None, "", ":memory:") and "mode=memory" not in str(
+        engine.url
+    )
+
+
 def _kind_for(frame: pd.DataFrame, column: str, expected: Kind | None) -> Kind:
     """The contract kind when the frame's column fits it, else the kind its values have."""
     dtype = frame[column].dtype
@@ -98,7 +140,8 @@ def _python_values(series: pd.Series, kind: Kind, sqlite: bool) -> list[Any]:
             text = np.datetime_as_string(values.to_numpy(dtype="datetime64[us]"), unit="us")
             out: list[Any] = np.char.replace(text, "T", " ").tolist()
         else:
-            out = np.asarray(values.dt.to_pydatetime()).tolist()
+            # datetime.datetime objects (None for NaT), without pandas' deprecated path.
+            out = values.to_numpy(dtype="datetime64[us]").astype(object).tolist()
         mask = values.isna().to_numpy()
     elif kind == "date":
         values = pd.to_datetime(series)
@@ -109,7 +152,8 @@ def _python_values(series: pd.Series, kind: Kind, sqlite: bool) -> list[Any]:
         mask = series.isna().to_numpy()
     else:
         mask = series.isna().to_numpy()
-        out = series.astype(object).where(~series.isna(), None).tolist()
+        # Without missing values, tolist() gives the Python ints, floats and strs directly.
+        out = series.astype(object).where(~mask, None).tolist() if mask.any() else series.tolist()
     if mask.any():
         out = [None if m else v for v, m in zip(out, mask, strict=True)]
     return out
@@ -155,22 +199,45 @@ def write_frame(
                 conn.exec_driver_sql(insert, rows[i : i + _BATCH_ROWS])
 
 
+_SALES_HISTORY = ("customer_id", "sold_at", "returned", "amount", "quantity", "product_category")
+"""Columns of the index that serves the per-customer aggregates from the index alone."""
+
+
+def _unique(frame: pd.DataFrame, column: str) -> bool:
+    return column in frame.columns and not frame[column].duplicated().any()
+
+
 def write_master_data(engine: sa.Engine, data: MasterData) -> None:
-    """Write both tables and the indexes a real master database would have."""
+    """Write both tables and the indexes a real master database would have.
+
+    Keys get unique indexes where the data allows (profiling then skips counting
+    duplicates); Sales get an index by time (newest sale, future sales) and one by
+    customer and time that also holds the columns the aggregates read, so a customer's
+    history is read in order from the index without visiting the table.
+    """
     write_frame(engine, "customers", data.customers)
     write_frame(engine, "sales", data.sales)
+    sales = set(data.sales.columns)
+    statements = []
+    if _unique(data.customers, "customer_id"):
+        statements.append(
+            "CREATE UNIQUE INDEX IF NOT EXISTS ix_customers_id ON customers (customer_id)"
+        )
+    if _unique(data.sales, "sale_id"):
+        statements.append("CREATE UNIQUE INDEX IF NOT EXISTS ix_sales_id ON sales (sale_id)")
+    if set(_SALES_HISTORY) <= sales:
+        statements.append(
+            f"CREATE INDEX IF NOT EXISTS ix_sales_customer ON sales ({', '.join(_SALES_HISTORY)})"
+        )
+    elif {"customer_id", "sold_at"} <= sales:
+        statements.append(
+            "CREATE INDEX IF NOT EXISTS ix_sales_customer ON sales (customer_id, sold_at)"
+        )
+    if "sold_at" in sales:
+        statements.append("CREATE INDEX IF NOT EXISTS ix_sales_sold_at ON sales (sold_at)")
     with engine.begin() as conn:
-        if (
-            "customer_id" in data.customers.columns
-            and not data.customers["customer_id"].duplicated().any()
-        ):
-            conn.exec_driver_sql(
-                "CREATE UNIQUE INDEX IF NOT EXISTS ix_customers_id ON customers (customer_id)"
-            )
-        if {"customer_id", "sold_at"} <= set(data.sales.columns):
-            conn.exec_driver_sql(
-                "CREATE INDEX IF NOT EXISTS ix_sales_customer ON sales (customer_id, sold_at)"
-            )
+        for statement in statements:
+            conn.exec_driver_sql(statement)
 
 
 def table_names(engine: sa.Engine) -> set[str]:

@@ -4,12 +4,20 @@ Only sales strictly before the as-of date are read: this is where leakage is pre
 so every window is bounded above by ``as_of``. The aggregation is pushed down to SQL
 and split into customer-id ranges, so memory stays bounded by the chunk size however
 large the Sales table is.
+
+Speed, because nightly scoring reads every sale: each aggregate is an ``agg(...)
+FILTER (WHERE ...)`` (SQL:2003, PostgreSQL and SQLite 3.30+), so a row that a window
+excludes costs a comparison, not a function call; on SQLite the timestamp column is
+compared without its declared numeric affinity (``+sold_at``), which would otherwise try
+to turn both text operands into numbers on every comparison (text order is unchanged);
+rows are fetched from the driver in batches without per-value conversion by SQLAlchemy,
+and timestamps are parsed by pandas in one vectorised call.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -17,6 +25,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from customer_classifier.data.contract import CATEGORIES, SALES_SPEC, sa_table
+from customer_classifier.data.database import as_stored
 
 WINDOWS = (30, 90, 365)
 
@@ -32,6 +41,10 @@ AGGREGATE_COLUMNS = (
 )
 """Numeric aggregate columns; plus first_purchase_at and last_purchase_at (timestamps)."""
 
+TIMESTAMP_COLUMNS = ("first_purchase_at", "last_purchase_at")
+_FETCH_ROWS = 20_000
+"""Rows taken from the driver at a time: bounds the Python objects alive at once."""
+
 
 def _sales_table() -> sa.Table:
     return sa_table(SALES_SPEC, sa.MetaData())
@@ -41,49 +54,64 @@ def _midnight(day: dt.date) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day)
 
 
-def aggregate_query(as_of: dt.date, active_window_days: int) -> sa.Select[Any]:
-    """One GROUP BY over the sales before ``as_of`` with a conditional sum per aggregate.
+def aggregate_query(
+    as_of: dt.date, active_window_days: int, *, active_only: bool = False
+) -> sa.Select[Any]:
+    """One GROUP BY over the sales before ``as_of`` with a filtered aggregate per column.
 
-    Bound parameters ``lo`` and ``hi`` select the customer-id range of a chunk.
+    Bound parameters ``lo`` and ``hi`` select the customer-id range of a chunk. The
+    timestamps come back as the driver gives them (text on SQLite). ``active_only`` keeps
+    the customers with a sale in the active window, the only ones scoring uses.
     """
     s = _sales_table()
     end = _midnight(as_of)
+    sold_at = as_stored(s.c.sold_at)
     kept = sa.not_(s.c.returned)
 
     def since(days: int) -> sa.ColumnElement[bool]:
-        return s.c.sold_at >= end - dt.timedelta(days=days)
+        return sold_at >= end - dt.timedelta(days=days)
 
-    def total(expr: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-        return sa.func.coalesce(sa.func.sum(expr), 0)
+    def count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
+        return sa.func.count().filter(condition)
+
+    def total(
+        expr: sa.ColumnElement[Any], condition: sa.ColumnElement[bool]
+    ) -> sa.ColumnElement[Any]:
+        return sa.func.coalesce(sa.func.sum(expr).filter(condition), 0)
 
     columns: list[sa.ColumnElement[Any]] = [s.c.customer_id]
     for w in WINDOWS:
-        columns.append(total(sa.case((since(w) & kept, 1), else_=0)).label(f"orders_{w}d"))
+        columns.append(count(since(w) & kept).label(f"orders_{w}d"))
     for w in WINDOWS:
-        columns.append(total(sa.case((since(w) & kept, s.c.amount), else_=0)).label(f"spend_{w}d"))
-    columns.append(total(sa.case((since(365) & s.c.returned, 1), else_=0)).label("returns_365d"))
-    units = total(sa.case((since(365) & kept, s.c.quantity), else_=0))
+        columns.append(total(s.c.amount, since(w) & kept).label(f"spend_{w}d"))
+    columns.append(count(since(365) & s.c.returned).label("returns_365d"))
     # PostgreSQL sums BIGINT into NUMERIC; keep the integer type on every database.
+    units = total(s.c.quantity, since(365) & kept)
     columns.append(sa.cast(units, sa.BigInteger).label("units_365d"))
     for c in CATEGORIES:
         columns.append(
-            total(
-                sa.case((since(365) & kept & (s.c.product_category == c), s.c.amount), else_=0)
-            ).label(f"spend_365d_{c}")
+            total(s.c.amount, since(365) & kept & (s.c.product_category == c)).label(
+                f"spend_365d_{c}"
+            )
         )
-    columns.append(total(sa.case((kept, 1), else_=0)).label("orders_total"))
-    columns.append(total(sa.case((kept, s.c.amount), else_=0)).label("spend_total"))
-    columns.append(
-        total(sa.case((since(active_window_days), 1), else_=0)).label("sales_active_window")
-    )
-    columns.append(sa.func.min(s.c.sold_at).label("first_purchase_at"))
-    columns.append(sa.func.max(s.c.sold_at).label("last_purchase_at"))
-    return (
+    columns.append(count(kept).label("orders_total"))
+    columns.append(total(s.c.amount, kept).label("spend_total"))
+    active = count(since(active_window_days))
+    columns.append(active.label("sales_active_window"))
+    first: sa.ColumnElement[Any] = sa.func.min(s.c.sold_at)
+    last: sa.ColumnElement[Any] = sa.func.max(s.c.sold_at)
+    if active_only:
+        # An active customer's newest sale lies in the active window: look only there.
+        last = last.filter(since(active_window_days))
+    for name, stamp in zip(TIMESTAMP_COLUMNS, (first, last), strict=True):
+        columns.append(sa.type_coerce(stamp, sa.String).label(name))
+    query = (
         sa.select(*columns)
-        .where(s.c.sold_at < end)
+        .where(sold_at < end)
         .where(s.c.customer_id.between(sa.bindparam("lo"), sa.bindparam("hi")))
         .group_by(s.c.customer_id)
     )
+    return query.having(active > 0) if active_only else query
 
 
 def label_spend_query(as_of: dt.date, horizon_days: int) -> sa.Select[Any]:
@@ -103,12 +131,26 @@ def label_spend_query(as_of: dt.date, horizon_days: int) -> sa.Select[Any]:
     )
 
 
-def _to_frame(result: sa.CursorResult[Any]) -> pd.DataFrame:
-    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-    for col in ("first_purchase_at", "last_purchase_at"):
+def _parse_timestamps(frame: pd.DataFrame) -> pd.DataFrame:
+    for col in TIMESTAMP_COLUMNS:
         if col in frame.columns:
-            frame[col] = pd.to_datetime(frame[col], format="mixed")
+            # ISO text from SQLite (with or without a fraction), datetimes from PostgreSQL.
+            frame[col] = pd.to_datetime(frame[col], format="ISO8601")
     return frame
+
+
+def _to_frame(result: sa.CursorResult[Any]) -> pd.DataFrame:
+    """The result as a frame, built batch by batch from the rows as the driver gives them."""
+    columns = list(result.keys())
+    parts = []
+    while batch := result.cursor.fetchmany(_FETCH_ROWS):
+        parts.append(pd.DataFrame.from_records(batch, columns=columns))
+    result.close()
+    if not parts:
+        frame = pd.DataFrame(columns=columns)
+    else:
+        frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    return _parse_timestamps(frame)
 
 
 def _empty_aggregates() -> pd.DataFrame:
@@ -120,10 +162,45 @@ def _empty_aggregates() -> pd.DataFrame:
     return frame
 
 
-def fetch_chunk(engine: sa.Engine, query: sa.Select[Any], lo: int, hi: int) -> pd.DataFrame:
+def fetch_frame(engine: sa.Engine, query: sa.Select[Any], lo: int, hi: int) -> pd.DataFrame:
+    """One chunk of a query with ``lo``/``hi`` parameters; timestamps of aggregates parsed."""
     with engine.connect() as conn:
-        frame = _to_frame(conn.execute(query, {"lo": lo, "hi": hi}))
+        return _to_frame(conn.execute(query, {"lo": lo, "hi": hi}))
+
+
+def fetch_chunk(engine: sa.Engine, query: sa.Select[Any], lo: int, hi: int) -> pd.DataFrame:
+    frame = fetch_frame(engine, query, lo, hi)
     return frame if len(frame) else _empty_aggregates()
+
+
+def iter_frames(
+    engine: sa.Engine,
+    query: sa.Select[Any],
+    bounds: list[tuple[int, int]],
+    *,
+    threads: int = 1,
+    fetch: Callable[[sa.Engine, sa.Select[Any], int, int], pd.DataFrame] = fetch_frame,
+) -> Iterator[pd.DataFrame]:
+    """``fetch`` of each chunk, in the order of ``bounds``; ``threads`` queries at once.
+
+    Each query runs on its own pooled connection; the driver leaves the interpreter lock
+    while the database works, so the threads add cores, not just waiting.
+    """
+    if threads <= 1:
+        for lo, hi in bounds:
+            yield fetch(engine, query, lo, hi)
+        return
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        # Keep at most `threads` chunks in flight so memory stays bounded.
+        pending = [pool.submit(fetch, engine, query, lo, hi) for lo, hi in bounds[:threads]]
+        next_index = threads
+        while pending:
+            frame = pending.pop(0).result()
+            if next_index < len(bounds):
+                lo, hi = bounds[next_index]
+                pending.append(pool.submit(fetch, engine, query, lo, hi))
+                next_index += 1
+            yield frame
 
 
 def iter_aggregates(
@@ -133,24 +210,15 @@ def iter_aggregates(
     *,
     active_window_days: int,
     threads: int = 1,
+    active_only: bool = False,
 ) -> Iterator[pd.DataFrame]:
-    """Aggregates chunk by chunk, in the order of ``bounds``; ``threads`` queries at once."""
-    query = aggregate_query(as_of, active_window_days)
-    if threads <= 1:
-        for lo, hi in bounds:
-            yield fetch_chunk(engine, query, lo, hi)
-        return
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        # Keep at most `threads` chunks in flight so memory stays bounded.
-        pending = [pool.submit(fetch_chunk, engine, query, lo, hi) for lo, hi in bounds[:threads]]
-        next_index = threads
-        while pending:
-            frame = pending.pop(0).result()
-            if next_index < len(bounds):
-                lo, hi = bounds[next_index]
-                pending.append(pool.submit(fetch_chunk, engine, query, lo, hi))
-                next_index += 1
-            yield frame
+    """Aggregates chunk by chunk, in the order of ``bounds``; ``threads`` queries at once.
+
+    With ``active_only``, only customers with a sale in the active window (see
+    :func:`aggregate_query`).
+    """
+    query = aggregate_query(as_of, active_window_days, active_only=active_only)
+    yield from iter_frames(engine, query, bounds, threads=threads, fetch=fetch_chunk)
 
 
 def fetch_label_spend(engine: sa.Engine, as_of: dt.date, horizon_days: int) -> pd.DataFrame:

@@ -1,9 +1,15 @@
 """Score every active customer as of a date and replace the predictions table atomically.
 
 The work streams chunk by chunk (customer-id ranges): aggregates are computed in the
-database, features by the shared feature module, scores by the champion bundle, and rows
-land in a staging table. Only when every chunk has been written does one transaction
-swap the staging table in, so a failed run leaves yesterday's table as it was.
+database (only for customers with a sale in the active window, the ones scored), features
+by the shared feature module, scores by the champion bundle, and rows land in a staging
+table. Only when every chunk has been written does one transaction swap the staging
+table in, so a failed run leaves yesterday's table as it was.
+
+On SQLite the staging rows are written after the last chunk has been read: a SQLite
+file has one writer, whose commit waits for every reader, and aggregate queries run on
+other threads meanwhile. Until then each chunk keeps only its ids and scores (16 bytes
+per scored customer). Other databases get each chunk's rows as soon as it is scored.
 """
 
 from __future__ import annotations
@@ -13,14 +19,20 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from customer_classifier.data.contract import CUSTOMERS_SPEC, Kind
-from customer_classifier.data.database import iter_chunks, write_frame
-from customer_classifier.features.aggregates import iter_aggregates
+from customer_classifier.data.contract import CUSTOMERS_SPEC, Kind, sa_table
+from customer_classifier.data.database import write_frame
+from customer_classifier.features.aggregates import (
+    AGGREGATE_COLUMNS,
+    TIMESTAMP_COLUMNS,
+    aggregate_query,
+    iter_frames,
+)
 from customer_classifier.features.build import build_features
 from customer_classifier.registry.bundle import ModelBundle
 
@@ -47,8 +59,9 @@ class ScoringSummary:
 
 def customer_ids(engine: sa.Engine) -> list[int]:
     with engine.connect() as conn:
-        rows = conn.exec_driver_sql("SELECT customer_id FROM customers ORDER BY customer_id")
-        return [int(r[0]) for r in rows]
+        result = conn.exec_driver_sql("SELECT customer_id FROM customers ORDER BY customer_id")
+        # Straight from the driver: a million ids need no per-row SQLAlchemy processing.
+        return [int(r[0]) for r in result.cursor.fetchall()]
 
 
 def read_customers(engine: sa.Engine, lo: int, hi: int) -> pd.DataFrame:
@@ -56,21 +69,57 @@ def read_customers(engine: sa.Engine, lo: int, hi: int) -> pd.DataFrame:
     query = sa.text(f"SELECT {columns} FROM customers WHERE customer_id BETWEEN :lo AND :hi")
     with engine.connect() as conn:
         result = conn.execute(query, {"lo": lo, "hi": hi})
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        return pd.DataFrame.from_records(result.cursor.fetchall(), columns=list(result.keys()))
+
+
+def _chunk_bounds(engine: sa.Engine, size: int) -> tuple[list[tuple[int, int]], int]:
+    """:func:`iter_chunks` bounds over the sorted customer ids, and how many ids there are."""
+    with engine.connect() as conn:
+        result = conn.exec_driver_sql("SELECT customer_id FROM customers ORDER BY customer_id")
+        ids = np.array(result.cursor.fetchall(), dtype=np.int64).reshape(-1)
+    if not len(ids):
+        return [], 0
+    lows, highs = ids[::size], ids[size - 1 :: size]
+    if len(highs) < len(lows):
+        highs = np.append(highs, ids[-1])
+    return list(zip(lows.tolist(), highs.tolist(), strict=True)), len(ids)
+
+
+def scoring_query(as_of: dt.date, active_window_days: int) -> sa.Select[Any]:
+    """The customers of an id range (``lo``, ``hi``) with a sale in the active window: their
+    attributes and their aggregates, in one query (the others are never read)."""
+    aggregates = aggregate_query(as_of, active_window_days, active_only=True).subquery("a")
+    customers = sa_table(CUSTOMERS_SPEC, sa.MetaData())
+    return sa.select(
+        *[customers.c[name] for name in CUSTOMERS_SPEC.names],
+        *[aggregates.c[name] for name in (*AGGREGATE_COLUMNS, *TIMESTAMP_COLUMNS)],
+    ).join_from(aggregates, customers, customers.c.customer_id == aggregates.c.customer_id)
+
+
+def _prediction_rows(
+    ids: np.ndarray, scores: np.ndarray, bundle: ModelBundle, version: str, scored_at: dt.datetime
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": ids,
+            "label": bundle.label(scores),
+            "score": scores,
+            "model_version": version,
+            "scored_at": pd.Timestamp(scored_at),
+        }
+    )
 
 
 def predictions_frame(
     features: pd.DataFrame, bundle: ModelBundle, version: str, scored_at: dt.datetime
 ) -> pd.DataFrame:
     scores = bundle.score(features) if len(features) else np.empty(0)
-    return pd.DataFrame(
-        {
-            "customer_id": features.index.to_numpy(dtype="int64"),
-            "label": bundle.label(pd.Series(scores, dtype=float).to_numpy()),
-            "score": pd.Series(scores, dtype=float).to_numpy(),
-            "model_version": version,
-            "scored_at": pd.Timestamp(scored_at),
-        }
+    return _prediction_rows(
+        features.index.to_numpy(dtype="int64"),
+        pd.Series(scores, dtype=float).to_numpy(),
+        bundle,
+        version,
+        scored_at,
     )
 
 
@@ -117,8 +166,7 @@ def score_customers(
 ) -> ScoringSummary:
     started = time.perf_counter()
     scored_at = now or dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    ids = customer_ids(engine)
-    bounds = list(iter_chunks(ids, chunk_customers))
+    bounds, customers_in_database = _chunk_bounds(engine, chunk_customers)
     staging = f"{table}__staging"
     write_frame(
         engine,
@@ -126,26 +174,33 @@ def score_customers(
         predictions_frame(pd.DataFrame(), bundle, version, scored_at).iloc[0:0],
         kinds=PREDICTION_KINDS,
     )
+    defer = engine.dialect.name == "sqlite"
+    deferred: list[tuple[np.ndarray, np.ndarray]] = []
     written = good = 0
-    chunks = iter_aggregates(
-        engine, as_of, bounds, active_window_days=active_window_days, threads=threads
-    )
-    for done, ((lo, hi), aggregates) in enumerate(zip(bounds, chunks, strict=True), start=1):
-        features = build_features(
-            read_customers(engine, lo, hi), aggregates, as_of, active_window_days
-        )
-        rows = predictions_frame(features, bundle, version, scored_at)
-        write_frame(engine, staging, rows, replace=False, kinds=PREDICTION_KINDS)
-        written += len(rows)
-        good += int((rows["label"] == "good").sum())
+    chunks = iter_frames(engine, scoring_query(as_of, active_window_days), bounds, threads=threads)
+    aggregate_names = ["customer_id", *AGGREGATE_COLUMNS, *TIMESTAMP_COLUMNS]
+    for done, chunk in enumerate(chunks, start=1):
+        if len(chunk):
+            customers = chunk[list(CUSTOMERS_SPEC.names)]
+            features = build_features(customers, chunk[aggregate_names], as_of, active_window_days)
+            rows = predictions_frame(features, bundle, version, scored_at)
+            if defer:
+                deferred.append((rows["customer_id"].to_numpy(), rows["score"].to_numpy()))
+            else:
+                write_frame(engine, staging, rows, replace=False, kinds=PREDICTION_KINDS)
+            written += len(rows)
+            good += int((rows["label"] == "good").sum())
         if progress:
             progress(done, len(bounds))
+    for ids_part, scores in deferred:
+        rows = _prediction_rows(ids_part, scores, bundle, version, scored_at)
+        write_frame(engine, staging, rows, replace=False, kinds=PREDICTION_KINDS)
     swap_in(engine, staging, table)
     return ScoringSummary(
         table=table,
         as_of=as_of,
         model_version=version,
-        customers_in_database=len(ids),
+        customers_in_database=customers_in_database,
         rows_written=written,
         good=good,
         seconds=time.perf_counter() - started,
