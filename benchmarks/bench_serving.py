@@ -308,7 +308,7 @@ def _ms(text: str) -> float:
 
 
 def parse_wrk(output: str, case: Case) -> Case:
-    percentiles = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)$", output, re.MULTILINE))
+    percentiles = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)\s*$", output, re.MULTILINE))
     rps = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.MULTILINE)
     total = re.search(r"^\s+(\d+) requests in", output, re.MULTILINE)
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
