@@ -283,6 +283,7 @@ def v2_bodies(draw: st.DrawFn, record: dict[str, Any]) -> Any:
 @settings(
     max_examples=150,
     deadline=None,
+    database=None,  # nothing written outside the test's temporary folders
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(data=st.data())
