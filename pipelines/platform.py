@@ -18,6 +18,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CONFIG_MAP = "customer-classifier-config"
 DATABASE_SECRET = "customer-classifier-database"
+STORE_SECRET = "customer-classifier-store"
+"""S3/MinIO credentials of the model store, under the names KServe's storage initializer
+reads too, so one Secret serves the pipelines and the InferenceService."""
+STORE_SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 CONFIG_KEYS = (
     "CC_STORE_URI",
     "CC_WORK_DIR",
@@ -27,6 +31,10 @@ CONFIG_KEYS = (
     "CC_PREDICTIONS_TABLE",
     "CC_CHUNK_CUSTOMERS",
     "CC_SCORING_THREADS",
+    "CC_PROMOTION_MARGIN",
+    "CC_S3_ENDPOINT",
+    "CC_S3_REGION",
+    "CC_S3_VERIFY_TLS",
 )
 
 
@@ -40,6 +48,11 @@ def on_cluster(
     )
     if database:
         kubernetes.use_secret_as_env(task, DATABASE_SECRET, {"url": "CC_DATABASE_URL"})
+        # Optional: a folder-backed store (on a volume) needs no credentials. Tasks that
+        # never read the database (the GPU task) never touch the store either.
+        kubernetes.use_secret_as_env(
+            task, STORE_SECRET, {key: key for key in STORE_SECRET_KEYS}, optional=True
+        )
     task.set_cpu_request(cpu).set_memory_request(memory).set_memory_limit(memory)
     return task
 

@@ -14,6 +14,7 @@ from typing import Any
 from kfp import dsl
 
 from components.build_features import build_features
+from components.image import COMPONENT_IMAGE
 from components.ingest_data import ingest_data
 from components.register_model import register_model
 from components.train_dl_candidate import train_dl_candidate
@@ -36,7 +37,14 @@ def _train_and_register(
         cpu="2",
         memory="4Gi",
     ).set_display_name("Train and evaluate")
-    register = on_cluster(register_model(model=train.outputs["model"]))
+    register = on_cluster(
+        register_model(
+            model=train.outputs["model"],
+            features=features,
+            pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            image=COMPONENT_IMAGE,
+        )
+    )
     register.set_display_name("Register and promote").set_caching_options(False)
     return register
 

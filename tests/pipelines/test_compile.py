@@ -89,6 +89,14 @@ def test_every_task_runs_the_component_image_with_config_and_secret(
             secret = k8s[name]["secretAsEnv"][0]
             assert secret["secretName"] == "customer-classifier-database"
             assert secret["keyToEnv"] == [{"secretKey": "url", "envVar": "CC_DATABASE_URL"}]
+            store = {s["secretName"]: s for s in k8s[name]["secretAsEnv"]}[
+                "customer-classifier-store"
+            ]
+            assert store["optional"] is True
+            assert {e["envVar"] for e in store["keyToEnv"]} == {
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+            }
             assert k8s[name]["configMapAsEnv"][0]["configMapName"] == "customer-classifier-config"
 
 

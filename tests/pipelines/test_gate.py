@@ -127,7 +127,7 @@ def test_a_better_model_is_promoted(runs: Any) -> None:
     assert data["candidate"] == "logistic_regression"
     check = next(c for c in data["checks"] if c["name"] == "beats the champion by the margin")
     assert check["status"] == "pass"
-    assert "recorded on the same window" in check["detail"]
+    assert "re-scored on this window" in check["detail"]
     assert check["observed"] >= check["required"]
     assert f"promoted to **champion** (was {first})" in markdown
     # Every alias move is in the history, with its reason.
