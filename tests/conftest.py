@@ -9,6 +9,7 @@ once per session; a test that changes any of them works on its own copy
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,19 @@ from customer_classifier.data.generate import GeneratorConfig, MasterData, gener
 from customer_classifier.registry import LocalModelStore
 from customer_classifier.scoring.batch import ScoringSummary
 from customer_classifier.settings import Settings
+
+
+def _import_kserve_without_pytest_arguments() -> None:
+    """kserve parses ``sys.argv`` when first imported; pytest's own flags (``--co``) would
+    be read as kserve's. Import it once here with the program name alone."""
+    saved, sys.argv = sys.argv, sys.argv[:1]
+    try:
+        import kserve  # noqa: F401
+    finally:
+        sys.argv = saved
+
+
+_import_kserve_without_pytest_arguments()
 
 GENERATOR = GeneratorConfig(n_customers=3000, seed=11)
 """Small enough to train in seconds, large enough for every window to hold both labels."""
