@@ -17,6 +17,8 @@ help:
 	@echo "make compile        write the pipelines' IR YAML to compiled/"
 	@echo "make bench-scoring  nightly scoring of 1M customers / 10M sales -> benchmarks/results/scoring.json"
 	@echo "make bench-training the Keras candidate on 1M rows (CPU or GPU) -> benchmarks/results/training.json"
+	@echo "make serve          the KServe predictor on the current champion (V1/V2 on :8080, gRPC :8081)"
+	@echo "make bench-serving  load test of the predictor against a stock-style server -> benchmarks/results/serving.json"
 
 setup: $(STAMP)
 
