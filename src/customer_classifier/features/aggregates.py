@@ -42,7 +42,7 @@ AGGREGATE_COLUMNS = (
 """Numeric aggregate columns; plus first_purchase_at and last_purchase_at (timestamps)."""
 
 TIMESTAMP_COLUMNS = ("first_purchase_at", "last_purchase_at")
-_FETCH_ROWS = 20_000
+FETCH_ROWS = 20_000
 """Rows taken from the driver at a time: bounds the Python objects alive at once."""
 
 
@@ -143,7 +143,7 @@ def _to_frame(result: sa.CursorResult[Any]) -> pd.DataFrame:
     """The result as a frame, built batch by batch from the rows as the driver gives them."""
     columns = list(result.keys())
     parts = []
-    while batch := result.cursor.fetchmany(_FETCH_ROWS):
+    while batch := result.cursor.fetchmany(FETCH_ROWS):
         parts.append(pd.DataFrame.from_records(batch, columns=columns))
     result.close()
     if not parts:

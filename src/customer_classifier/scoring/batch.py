@@ -29,6 +29,7 @@ from customer_classifier.data.contract import CUSTOMERS_SPEC, Kind, sa_table
 from customer_classifier.data.database import write_frame
 from customer_classifier.features.aggregates import (
     AGGREGATE_COLUMNS,
+    FETCH_ROWS,
     TIMESTAMP_COLUMNS,
     aggregate_query,
     iter_frames,
@@ -94,6 +95,29 @@ def scoring_query(as_of: dt.date, active_window_days: int) -> sa.Select[Any]:
         *[customers.c[name] for name in CUSTOMERS_SPEC.names],
         *[aggregates.c[name] for name in (*AGGREGATE_COLUMNS, *TIMESTAMP_COLUMNS)],
     ).join_from(aggregates, customers, customers.c.customer_id == aggregates.c.customer_id)
+
+
+def _fetch_scoring_chunk(
+    engine: sa.Engine, query: sa.Select[Any], lo: int, hi: int
+) -> pd.DataFrame:
+    """A chunk of :func:`scoring_query` as a frame, typed the way the feature builder reads
+    it: aggregates as float64, timestamps parsed, customer attributes as the driver gives
+    them. Rows become one object array per batch, and each numeric column one cast:
+    cheaper than inferring each column's type value by value."""
+    with engine.connect() as conn:
+        result = conn.execute(query, {"lo": lo, "hi": hi})
+        names = list(result.keys())
+        batches = []
+        while batch := result.cursor.fetchmany(FETCH_ROWS):
+            batches.append(np.array(batch, dtype=object).reshape(len(batch), len(names)))
+    data = np.concatenate(batches) if batches else np.empty((0, len(names)), dtype=object)
+    frame = pd.DataFrame({name: data[:, i] for i, name in enumerate(names)})
+    frame["customer_id"] = frame["customer_id"].astype("int64")
+    for name in AGGREGATE_COLUMNS:
+        frame[name] = frame[name].astype("float64")
+    for name in TIMESTAMP_COLUMNS:
+        frame[name] = pd.to_datetime(frame[name], format="ISO8601")
+    return frame
 
 
 def _prediction_rows(
@@ -177,7 +201,8 @@ def score_customers(
     defer = engine.dialect.name == "sqlite"
     deferred: list[tuple[np.ndarray, np.ndarray]] = []
     written = good = 0
-    chunks = iter_frames(engine, scoring_query(as_of, active_window_days), bounds, threads=threads)
+    query = scoring_query(as_of, active_window_days)
+    chunks = iter_frames(engine, query, bounds, threads=threads, fetch=_fetch_scoring_chunk)
     aggregate_names = ["customer_id", *AGGREGATE_COLUMNS, *TIMESTAMP_COLUMNS]
     for done, chunk in enumerate(chunks, start=1):
         if len(chunk):
