@@ -1,6 +1,6 @@
 # The KServe predictor of the customer classifier (custom ServingRuntime image).
 #
-# Container contract (the ServingRuntime and InferenceService are in helm/):
+# Container contract (what a ServingRuntime / InferenceService passes to this image):
 #   - entry point: python -m customer_classifier.serving, with KServe's model-server flags
 #     (--model_name, --http_port, --grpc_port, ...) plus --model_dir;
 #   - ports: 8080 HTTP (KServe V1 and V2 REST, /metrics), 8081 gRPC (V2);

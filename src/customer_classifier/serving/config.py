@@ -3,7 +3,7 @@
 The container contract of the serving image: KServe's own flags (``--http_port`` 8080,
 ``--grpc_port`` 8081, ``--model_name``, ``--workers``, ...) plus ``--model_dir``; every
 other knob is one of these variables. In a cluster they come from the
-InferenceService's ``env``; on a laptop ``make serve`` sets ``CC_SERVING_MODEL_URI`` to
+InferenceService's ``env``; on a laptop ``make serve`` passes ``--model_dir`` pointing at
 the local model store.
 """
 
