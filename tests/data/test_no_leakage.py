@@ -145,14 +145,6 @@ def test_labels_use_only_sales_from_the_as_of_date_on(
     assert fetch_labels(engine, before.index, AS_OF, RULE).equals(after)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="features/aggregates.py compares SQLite timestamps as text against bound "
-    "boundaries rendered with microseconds ('2026-01-02 00:00:00.000000'); a sale stored "
-    "by another writer as '2026-01-02 00:00:00' (SQLite's and Python sqlite3's format) "
-    "sorts before it, so a sale at the as-of instant leaks into the features and misses "
-    "the label window. Fix: bind the midnight boundaries without a fraction on SQLite.",
-)
 def test_a_sale_at_the_as_of_instant_in_sqlite_native_format_does_not_leak(
     engine: sa.Engine, before: pd.DataFrame, picked: list[int]
 ) -> None:

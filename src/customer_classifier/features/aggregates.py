@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 
 from customer_classifier.data.contract import CATEGORIES, SALES_SPEC, sa_table
 from customer_classifier.data.database import as_stored
@@ -50,8 +51,26 @@ def _sales_table() -> sa.Table:
     return sa_table(SALES_SPEC, sa.MetaData())
 
 
+_BOUNDARY = sa.DateTime().with_variant(
+    sqlite.DATETIME(  # type: ignore[no-untyped-call]
+        storage_format="%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d"
+    ),
+    "sqlite",
+)
+
+
 def _midnight(day: dt.date) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day)
+
+
+def _at(moment: dt.datetime) -> sa.ColumnElement[Any]:
+    """A window boundary (always a whole second) as a bound value.
+
+    SQLite compares timestamps as text. Without a fraction, the boundary sorts before
+    every stored form of the same instant (``... 00:00:00`` and ``... 00:00:00.000000``)
+    and after every earlier one, so no writer's format can move a sale across it.
+    """
+    return sa.literal(moment, _BOUNDARY)
 
 
 def aggregate_query(
@@ -69,7 +88,7 @@ def aggregate_query(
     kept = sa.not_(s.c.returned)
 
     def since(days: int) -> sa.ColumnElement[bool]:
-        return sold_at >= end - dt.timedelta(days=days)
+        return sold_at >= _at(end - dt.timedelta(days=days))
 
     def count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
         return sa.func.count().filter(condition)
@@ -107,7 +126,7 @@ def aggregate_query(
         columns.append(sa.type_coerce(stamp, sa.String).label(name))
     query = (
         sa.select(*columns)
-        .where(sold_at < end)
+        .where(sold_at < _at(end))
         .where(s.c.customer_id.between(sa.bindparam("lo"), sa.bindparam("hi")))
         .group_by(s.c.customer_id)
     )
@@ -125,8 +144,8 @@ def label_spend_query(as_of: dt.date, horizon_days: int) -> sa.Select[Any]:
                 sa.func.sum(sa.case((sa.not_(s.c.returned), s.c.amount), else_=0)), 0
             ).label("future_spend"),
         )
-        .where(s.c.sold_at >= start)
-        .where(s.c.sold_at < start + dt.timedelta(days=horizon_days))
+        .where(s.c.sold_at >= _at(start))
+        .where(s.c.sold_at < _at(start + dt.timedelta(days=horizon_days)))
         .group_by(s.c.customer_id)
     )
 
