@@ -13,6 +13,7 @@ Without the binary the tests are skipped with the reason, except where
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -170,7 +171,11 @@ class S3Server:
         self._wait_ready(timeout_s)
 
     def _wait_ready(self, timeout_s: float) -> None:
-        """Poll until the gateway answers a signed request and the bucket exists."""
+        """Poll until the gateway answers, the bucket exists and an object round-trips.
+
+        After a restart the gateway lists buckets before its volume servers are back; an
+        object written and read proves the data path, which the restart tests rely on.
+        """
         deadline = time.monotonic() + timeout_s
         client = self.client()
         last: Exception | None = None
@@ -180,7 +185,14 @@ class S3Server:
             try:
                 if not client.bucket_exists(BUCKET):
                     client.make_bucket(BUCKET)
-                return
+                client.put_object(BUCKET, ".ready-probe", io.BytesIO(b"ok"), 2)
+                response = client.get_object(BUCKET, ".ready-probe")
+                try:
+                    if response.read() == b"ok":
+                        return
+                finally:
+                    response.close()
+                    response.release_conn()
             except Exception as exc:  # not up yet: connection refused, 503, ...
                 last = exc
                 time.sleep(0.1)
