@@ -18,14 +18,13 @@ from typing import Any
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from customer_classifier import jobs
 from customer_classifier.data.database import connect, write_master_data
 from customer_classifier.data.generate import GeneratorConfig, MasterData, generate
 from customer_classifier.registry import LocalModelStore
 from customer_classifier.scoring.batch import ScoringSummary
-from customer_classifier.settings import Settings
+from customer_classifier.settings import ExplicitSettings, Settings
 
 
 def _import_kserve_without_pytest_arguments() -> None:
@@ -45,21 +44,6 @@ GENERATOR = GeneratorConfig(n_customers=3000, seed=11)
 TRAINED_CANDIDATES = ("heuristic", "logistic_regression")
 
 
-class HermeticSettings(Settings):
-    """Settings from keyword arguments only: a developer's CC_* variables cannot leak in."""
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
-
-
 def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
@@ -72,7 +56,7 @@ def make_settings(db_path: Path, root: Path, **overrides: Any) -> Settings:
         "work_dir": root / "runs",
         **overrides,
     }
-    return HermeticSettings(**values)
+    return ExplicitSettings(**values)
 
 
 def read_table(db_path: Path, table: str) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
 class LabelRule(BaseModel):
@@ -96,6 +96,25 @@ class Settings(BaseSettings):
         if "heuristic" not in self.candidates:
             raise ValueError("CC_CANDIDATES must keep 'heuristic': every model is compared to it")
         return self
+
+
+class ExplicitSettings(Settings):
+    """Settings from the values given and the defaults only, never the environment.
+
+    For programs that embed a step (tests, notebooks, benchmarks) and must not pick up
+    whatever ``CC_*`` variables the calling shell happens to export.
+    """
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -28,7 +28,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from customer_classifier import jobs
 from customer_classifier.data.database import connect, iter_chunks, write_master_data
@@ -37,25 +36,10 @@ from customer_classifier.features.aggregates import iter_aggregates
 from customer_classifier.features.build import build_features
 from customer_classifier.registry import CHAMPION, LocalModelStore, ModelBundle
 from customer_classifier.scoring.batch import customer_ids, read_customers
-from customer_classifier.settings import Settings
+from customer_classifier.settings import ExplicitSettings, Settings
 
 MODEL_NAME = "customer-classifier"
 STARTUP_SECONDS = 60.0
-
-
-class _Hermetic(Settings):
-    """Keyword arguments only: a developer's CC_* variables cannot leak into the run."""
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
 
 
 @dataclass(frozen=True)
@@ -145,7 +129,7 @@ def serving_data(tmp_path_factory: pytest.TempPathFactory) -> ServingData:
     engine = connect(url, create_dir=True)
     write_master_data(engine, generate(GeneratorConfig(n_customers=2000, seed=5)))
     engine.dispose()
-    settings = _Hermetic(
+    settings = ExplicitSettings(
         database_url=url,
         store_uri=str(root / "store"),
         work_dir=root / "runs",

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from customer_classifier import jobs
 from customer_classifier.data.database import connect, write_master_data
@@ -19,24 +18,11 @@ from customer_classifier.jobs import register as register_job
 from customer_classifier.registry import LocalModelStore, ModelBundle
 from customer_classifier.registry.bundle import METADATA_FILE, MODEL_FILE
 from customer_classifier.registry.store import ModelVersion
-from customer_classifier.settings import Settings
+from customer_classifier.settings import ExplicitSettings, Settings
 
 pytestmark = pytest.mark.slow
 DATA = GeneratorConfig(n_customers=3000, seed=4)
 """On this data gradient boosting beats the heuristic, and logistic regression beats it."""
-
-
-class Hermetic(Settings):
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +31,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("register")
     url = f"sqlite:///{root / 'master.db'}"
     write_master_data(connect(url, create_dir=True), generate(DATA))
-    settings = Hermetic(database_url=url, store_uri=str(root / "unused"), work_dir=root / "runs")
+    settings = ExplicitSettings(
+        database_url=url, store_uri=str(root / "unused"), work_dir=root / "runs"
+    )
     jobs.verify_data(settings, root / "verification")
     jobs.ingest_snapshot(settings, root / "snapshot")
     jobs.build_training_frames(settings, root / "snapshot", root / "features")
@@ -62,7 +50,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Hermetic(database_url="sqlite:///unused.db", store_uri=str(tmp_path / "store"))
+    return ExplicitSettings(database_url="sqlite:///unused.db", store_uri=str(tmp_path / "store"))
 
 
 def metadata(bundle_dir: Path) -> dict[str, Any]:
