@@ -196,3 +196,40 @@ def trained_copy(trained_run: TrainedRun, tmp_path: Path) -> CopiedRun:
     shutil.copytree(Path(trained_run.settings.store_uri), root / "store")
     shutil.copytree(trained_run.settings.work_dir, root / "runs")
     return CopiedRun(root=root, db_path=root / "master.db")
+
+
+KfpWorkspace = Callable[..., dict[str, str]]
+
+
+@pytest.fixture(scope="session")
+def kfp_local_workspace() -> KfpWorkspace:
+    """Prepare ``root`` for whole-pipeline runs through kfp.local.
+
+    The components run as subprocesses that read CC_* from the environment, so the
+    settings go into ``patch`` (the caller's MonkeyPatch, undone by the caller); the
+    generated database is written and kfp.local is initialised with outputs under
+    ``root/outputs``. Returns the environment that was set.
+    """
+
+    def prepare(
+        root: Path, data: GeneratorConfig, patch: pytest.MonkeyPatch, **extra_env: str
+    ) -> dict[str, str]:
+        from kfp import local
+
+        env = {
+            "CC_DATABASE_URL": f"sqlite:///{root / 'master.db'}",
+            "CC_STORE_URI": str(root / "store"),
+            "CC_WORK_DIR": str(root / "runs"),
+            **extra_env,
+        }
+        for key, value in env.items():
+            patch.setenv(key, value)
+        write_master_data(connect(env["CC_DATABASE_URL"], create_dir=True), generate(data))
+        local.init(
+            runner=local.SubprocessRunner(use_venv=False),
+            pipeline_root=str(root / "outputs"),
+            raise_on_error=True,
+        )
+        return env
+
+    return prepare

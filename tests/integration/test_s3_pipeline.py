@@ -8,14 +8,14 @@ step downloads the champion (checksums checked) to write the nightly table.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from kfp import local
 
-from customer_classifier.data.database import connect, write_master_data
-from customer_classifier.data.generate import GeneratorConfig, generate
+from customer_classifier.data.database import connect
+from customer_classifier.data.generate import GeneratorConfig
 from customer_classifier.registry import open_store
 from customer_classifier.registry.bundle import MANIFEST_FILE
 from pipelines.scoring_pipeline import scoring_pipeline
@@ -30,22 +30,15 @@ def test_training_and_scoring_on_s3(
     s3_store_uri: str,
     tmp_path_factory: pytest.TempPathFactory,
     monkeypatch: pytest.MonkeyPatch,
+    kfp_local_workspace: Callable[..., dict[str, str]],
 ) -> None:
     root = tmp_path_factory.mktemp("s3_pipeline")
-    url = f"sqlite:///{root / 'master.db'}"
-    env = {
+    env = kfp_local_workspace(
+        root,
+        GeneratorConfig(3000, seed=5),
+        monkeypatch,
         **s3_server.env(),
-        "CC_DATABASE_URL": url,
-        "CC_STORE_URI": s3_store_uri,
-        "CC_WORK_DIR": str(root / "runs"),
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    write_master_data(connect(url, create_dir=True), generate(GeneratorConfig(3000, seed=5)))
-    local.init(
-        runner=local.SubprocessRunner(use_venv=False),
-        pipeline_root=str(root / "outputs"),
-        raise_on_error=True,
+        CC_STORE_URI=s3_store_uri,
     )
 
     version = training_pipeline().output
@@ -70,7 +63,7 @@ def test_training_and_scoring_on_s3(
     decision_file = next((root / "outputs").rglob("register-model/decision_json"))
     decision = json.loads(decision_file.read_text(encoding="utf-8"))
     assert decision["promoted"] is True
-    with connect(url).connect() as conn:
+    with connect(env["CC_DATABASE_URL"]).connect() as conn:
         table = pd.read_sql_query(sa.text("SELECT * FROM customer_predictions"), conn)
     assert len(table) > 0
     assert set(table["model_version"]) == {version}

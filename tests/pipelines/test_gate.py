@@ -14,16 +14,16 @@ Each run leaves its decision as a Markdown artifact (for the Kubeflow UI) and JS
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from kfp import local
 
-from customer_classifier.data.database import connect, write_master_data
-from customer_classifier.data.generate import GeneratorConfig, generate
+from customer_classifier.data.database import connect
+from customer_classifier.data.generate import GeneratorConfig
 from customer_classifier.registry import LocalModelStore
 from pipelines.scoring_pipeline import scoring_pipeline
 from pipelines.training_pipeline import training_pipeline
@@ -49,23 +49,12 @@ def predictions(url: str) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def runs(
+    tmp_path_factory: pytest.TempPathFactory, kfp_local_workspace: Callable[..., dict[str, str]]
+) -> Any:
     root = tmp_path_factory.mktemp("gate")
-    env = {
-        "CC_DATABASE_URL": f"sqlite:///{root / 'master.db'}",
-        "CC_STORE_URI": str(root / "store"),
-        "CC_WORK_DIR": str(root / "runs"),
-        "CC_PROMOTION_MARGIN": "0.01",
-    }
     patch = pytest.MonkeyPatch()
-    for key, value in env.items():
-        patch.setenv(key, value)
-    write_master_data(connect(env["CC_DATABASE_URL"], create_dir=True), generate(DATA))
-    local.init(
-        runner=local.SubprocessRunner(use_venv=False),
-        pipeline_root=str(root / "outputs"),
-        raise_on_error=True,
-    )
+    env = kfp_local_workspace(root, DATA, patch, CC_PROMOTION_MARGIN="0.01")
     store = LocalModelStore(root / "store")
     state: dict[str, Any] = {"root": root, "env": env, "store": store}
 

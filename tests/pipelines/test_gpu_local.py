@@ -8,14 +8,13 @@ train-and-select step and the chosen version is registered.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kfp import local
 
-from customer_classifier.data.database import connect, write_master_data
-from customer_classifier.data.generate import GeneratorConfig, generate
+from customer_classifier.data.generate import GeneratorConfig
 from customer_classifier.registry import LocalModelStore
 from pipelines.training_pipeline import training_pipeline
 
@@ -23,24 +22,17 @@ pytestmark = [pytest.mark.pipeline, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def run(
+    tmp_path_factory: pytest.TempPathFactory, kfp_local_workspace: Callable[..., dict[str, str]]
+) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("kfp_local_gpu")
-    env = {
-        "CC_DATABASE_URL": f"sqlite:///{root / 'master.db'}",
-        "CC_STORE_URI": str(root / "store"),
-        "CC_WORK_DIR": str(root / "runs"),
-        # Gradient boosting's grid search adds nothing here but minutes on two cores.
-        "CC_CANDIDATES": '["heuristic", "logistic_regression"]',
-    }
     patch = pytest.MonkeyPatch()
-    for key, value in env.items():
-        patch.setenv(key, value)
-    data = generate(GeneratorConfig(n_customers=3000, seed=5))
-    write_master_data(connect(env["CC_DATABASE_URL"], create_dir=True), data)
-    local.init(
-        runner=local.SubprocessRunner(use_venv=False),
-        pipeline_root=str(root / "outputs"),
-        raise_on_error=True,
+    # Gradient boosting's grid search adds nothing here but minutes on two cores.
+    kfp_local_workspace(
+        root,
+        GeneratorConfig(n_customers=3000, seed=5),
+        patch,
+        CC_CANDIDATES='["heuristic", "logistic_regression"]',
     )
     version = training_pipeline(train_dl=True, dl_max_epochs=8).output
     yield {"root": root, "store": LocalModelStore(root / "store"), "version": version}

@@ -9,13 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from kfp import local
 
 from customer_classifier.data.database import connect, write_master_data
 from customer_classifier.data.generate import GeneratorConfig, corrupt, generate
@@ -31,22 +31,12 @@ DATA = GeneratorConfig(n_customers=3000, seed=5)
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def workspace(
+    tmp_path_factory: pytest.TempPathFactory, kfp_local_workspace: Callable[..., dict[str, str]]
+) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("kfp_local")
-    env = {
-        "CC_DATABASE_URL": f"sqlite:///{root / 'master.db'}",
-        "CC_STORE_URI": str(root / "store"),
-        "CC_WORK_DIR": str(root / "runs"),
-    }
     patch = pytest.MonkeyPatch()
-    for key, value in env.items():
-        patch.setenv(key, value)
-    write_master_data(connect(env["CC_DATABASE_URL"], create_dir=True), generate(DATA))
-    local.init(
-        runner=local.SubprocessRunner(use_venv=False),
-        pipeline_root=str(root / "outputs"),
-        raise_on_error=True,
-    )
+    env = kfp_local_workspace(root, DATA, patch)
     version = training_pipeline().output
     scored_by = scoring_pipeline().output
     yield {"root": root, "env": env, "version": version, "scored_by": scored_by}
