@@ -100,6 +100,7 @@ def serve(settings: ServingSettings, args: argparse.Namespace) -> None:
     from kserve.model_repository import ModelRepository
     from kserve.model_server import app
 
+    from customer_classifier.serving import v2_rest
     from customer_classifier.serving.asgi import install
     from customer_classifier.serving.predictor import CustomerClassifier
 
@@ -131,6 +132,7 @@ def serve(settings: ServingSettings, args: argparse.Namespace) -> None:
         max_body_bytes=settings.max_body_bytes,
         log_requests=settings.access_log,
     )
+    v2_rest.install(app, model)
     model.start_watching()
     # An empty list: the model is registered above and turns ready when loaded, instead
     # of KServe refusing to start a server whose model is not ready yet.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import grpc
 import numpy as np
@@ -172,3 +173,25 @@ def test_metrics_and_access_log(
     assert served[-1]["caller"].startswith("127.0.0.1:")
     assert served[-1]["records"] == 2
     assert served[-1]["latency_ms"] > 0
+
+
+def test_v2_fast_route_answers_as_kserves_route(
+    champion_server: ModelServer, records: list[dict[str, object]]
+) -> None:
+    # An input with (empty) parameters is not the plain form: KServe's own route answers
+    # it. Both routes must write the same JSON, field order included.
+    for outputs in (None, [{"name": "score"}, {"name": "label"}]):
+        plain: dict[str, Any] = {"id": "same", "inputs": v2_inputs(records[:3], with_ids=True)}
+        if outputs is not None:
+            plain["outputs"] = outputs
+        routed = {**plain, "inputs": [dict(i, parameters={}) for i in plain["inputs"]]}
+        fast, kserve = champion_server.v2(plain), champion_server.v2(routed)
+        assert fast.status_code == kserve.status_code == 200, (fast.text, kserve.text)
+        assert fast.headers["content-type"] == kserve.headers["content-type"]
+        assert fast.content == kserve.content
+    # Validation errors read the same on both routes.
+    bad = {"inputs": [dict(i, data=[-1.0]) if i["name"] == "age" else i for i in plain["inputs"]]}
+    routed = {**bad, "inputs": [dict(i, parameters={}) for i in bad["inputs"]]}
+    fast, kserve = champion_server.v2(bad), champion_server.v2(routed)
+    assert fast.status_code == kserve.status_code == 400
+    assert fast.json() == kserve.json()
