@@ -129,7 +129,7 @@ class ServingMiddleware:
                 if body is None:
                     await _reply(send_status, 413, self._too_large(None))
                 else:
-                    await self.app(_v1_raw(scope, headers), _replay(body), send_status)
+                    await self.app(_v1_raw(scope, headers), replay(body), send_status)
             else:
                 await self.app(_v1_raw(scope, headers), receive, send_status)
         finally:
@@ -207,7 +207,8 @@ def _v1_raw(scope: Scope, headers: dict[bytes, bytes]) -> Scope:
     return retyped
 
 
-def _replay(body: bytes) -> Receive:
+def replay(body: bytes) -> Receive:
+    """A ``receive`` that hands an already-read body to the next app, then disconnects."""
     sent = False
 
     async def receive() -> Message:

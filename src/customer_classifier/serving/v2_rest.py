@@ -27,7 +27,7 @@ errors propagate to the app's exception handlers, as they do from KServe's route
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -35,10 +35,8 @@ from fastapi import FastAPI
 from kserve.protocol.infer_type import InferInput, InferRequest, InferResponse, RequestedOutput
 from starlette.routing import Match, Route
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+from customer_classifier.serving.asgi import Receive, Scope, Send, replay
+
 ModelCall = Callable[..., Awaitable[tuple[Any, dict[str, str]]]]
 
 _SCALARS = (str, int, float, bool)
@@ -178,7 +176,7 @@ class FastV2Infer:
             payload = None
         request = plain_request(payload, model.name)
         if request is None:
-            await self._kserve(scope, _replay(body), send)
+            await self._kserve(scope, replay(body), send)
             return
         response, response_headers = await model(request, headers=headers)
         answer = response_body(response) if isinstance(response, InferResponse) else None
@@ -225,19 +223,6 @@ async def _read(receive: Receive) -> bytes:
         if not message.get("more_body", False):
             break
     return b"".join(parts)
-
-
-def _replay(body: bytes) -> Receive:
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return receive
 
 
 def install(app: FastAPI, model: Any) -> None:
