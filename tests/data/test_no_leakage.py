@@ -15,11 +15,16 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from customer_classifier.data.database import connect, iter_chunks, write_frame
+from customer_classifier.data.database import (
+    connect,
+    customer_ids,
+    iter_chunks,
+    read_customers,
+    write_frame,
+)
 from customer_classifier.features.aggregates import iter_aggregates
 from customer_classifier.features.build import build_features
 from customer_classifier.features.labels import fetch_labels
-from customer_classifier.scoring.batch import customer_ids, read_customers
 from customer_classifier.settings import LabelRule
 
 AS_OF = dt.date(2026, 1, 2)

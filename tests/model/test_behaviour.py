@@ -20,12 +20,17 @@ import pytest
 import sqlalchemy as sa
 
 from customer_classifier.data.contract import COUNTRIES, SALES_SPEC
-from customer_classifier.data.database import connect, iter_chunks, write_frame
+from customer_classifier.data.database import (
+    connect,
+    customer_ids,
+    iter_chunks,
+    read_customers,
+    write_frame,
+)
 from customer_classifier.evaluation.threshold import precision_at_recall
 from customer_classifier.features.aggregates import iter_aggregates
 from customer_classifier.features.build import FEATURE_NAMES, build_features
 from customer_classifier.registry import ModelBundle
-from customer_classifier.scoring.batch import customer_ids, read_customers
 
 pytestmark = pytest.mark.slow
 ACTIVE_DAYS = 365

@@ -17,12 +17,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from customer_classifier.data.database import connect, write_master_data
+from customer_classifier.data.database import connect, read_customers, write_master_data
 from customer_classifier.data.generate import GeneratorConfig, corrupt, generate
 from customer_classifier.features.aggregates import iter_aggregates
 from customer_classifier.features.build import build_features
 from customer_classifier.registry import LocalModelStore
-from customer_classifier.scoring.batch import read_customers
 from pipelines.scoring_pipeline import scoring_pipeline
 from pipelines.training_pipeline import training_pipeline
 

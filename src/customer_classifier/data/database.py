@@ -19,7 +19,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import GenericFunction
 
-from customer_classifier.data.contract import SPECS, Kind, sa_type
+from customer_classifier.data.contract import CUSTOMERS_SPEC, SPECS, Kind, sa_type
 from customer_classifier.data.generate import MasterData
 from customer_classifier.errors import ConfigurationError, DataSourceError
 
@@ -257,3 +257,24 @@ def iter_chunks(values: Sequence[int], size: int) -> Iterator[tuple[int, int]]:
     for start in range(0, len(values), size):
         part = values[start : start + size]
         yield int(part[0]), int(part[-1])
+
+
+def customer_ids(engine: sa.Engine) -> list[int]:
+    """Every customer id, sorted: the basis of the chunk bounds."""
+    with engine.connect() as conn:
+        result = conn.exec_driver_sql("SELECT customer_id FROM customers ORDER BY customer_id")
+        # Straight from the driver: a million ids need no per-row SQLAlchemy processing.
+        return [int(row[0]) for row in result.cursor.fetchall()]
+
+
+def read_customers(engine: sa.Engine, lo: int | None = None, hi: int | None = None) -> pd.DataFrame:
+    """The contract columns of the customers with ids in ``[lo, hi]`` (all without bounds)."""
+    columns = ", ".join(CUSTOMERS_SPEC.names)
+    query = f"SELECT {columns} FROM customers"
+    params: dict[str, int] = {}
+    if lo is not None and hi is not None:
+        query += " WHERE customer_id BETWEEN :lo AND :hi"
+        params = {"lo": int(lo), "hi": int(hi)}  # numpy integers would bind as blobs
+    with engine.connect() as conn:
+        result = conn.execute(sa.text(query), params)
+        return pd.DataFrame.from_records(result.cursor.fetchall(), columns=list(result.keys()))

@@ -11,16 +11,13 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from customer_classifier.data.database import connect, iter_chunks
+from customer_classifier.data.database import connect, iter_chunks, read_customers
 from customer_classifier.errors import DataSourceError
 from customer_classifier.features.aggregates import iter_aggregates
 from customer_classifier.features.build import build_features
 from customer_classifier.features.labels import fetch_labels
-from customer_classifier.scoring.batch import customer_ids
 from customer_classifier.settings import Settings
 from customer_classifier.training.train import SPLITS
-
-# -- ingest --------------------------------------------------------------------------------
 
 
 def last_sale_date(engine: sa.Engine) -> dt.date:
@@ -44,22 +41,15 @@ def frame_hash(frame: pd.DataFrame) -> str:
     return hashlib.sha256(hashed.tobytes()).hexdigest()
 
 
-def _read_customers(engine: sa.Engine) -> pd.DataFrame:
-    from customer_classifier.scoring.batch import read_customers
-
-    ids = customer_ids(engine)
-    if not ids:
-        raise DataSourceError("the customers table is empty")
-    return read_customers(engine, ids[0], ids[-1])
-
-
 def ingest_snapshot(settings: Settings, out_dir: Path) -> dict[str, Any]:
     """Customers, per-window sales aggregates and label spend, as Parquet plus a manifest."""
     engine = connect(settings.database_url)
     reference = settings.as_of or (last_sale_date(engine) + dt.timedelta(days=1))
     dates = training_dates(reference, settings.label.horizon_days)
     out_dir.mkdir(parents=True, exist_ok=True)
-    customers = _read_customers(engine)
+    customers = read_customers(engine)
+    if customers.empty:
+        raise DataSourceError("the customers table is empty")
     customers.to_parquet(out_dir / "customers.parquet", index=False)
     ids = customers["customer_id"].sort_values().tolist()
     bounds = list(iter_chunks(ids, settings.chunk_customers))
@@ -79,8 +69,10 @@ def ingest_snapshot(settings: Settings, out_dir: Path) -> dict[str, Any]:
             ignore_index=True,
         )
         aggregates.to_parquet(out_dir / f"aggregates_{split}.parquet", index=False)
-        features = build_features(customers, aggregates, as_of, settings.active_window_days)
-        labels = fetch_labels(engine, features.index, as_of, settings.label)
+        # Labels for every customer with sales; the features step keeps the active ones.
+        labels = fetch_labels(
+            engine, pd.Index(aggregates["customer_id"], name="customer_id"), as_of, settings.label
+        )
         labels.to_frame().to_parquet(out_dir / f"labels_{split}.parquet")
         hashes[split] = frame_hash(aggregates)
         rows[f"aggregates_{split}"] = len(aggregates)
@@ -95,9 +87,6 @@ def ingest_snapshot(settings: Settings, out_dir: Path) -> dict[str, Any]:
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return manifest
-
-
-# -- features and labels ------------------------------------------------------------------
 
 
 def build_training_frames(settings: Settings, snapshot_dir: Path, out_dir: Path) -> dict[str, Any]:

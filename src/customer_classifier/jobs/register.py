@@ -32,8 +32,6 @@ from customer_classifier.registry.gate import (
 from customer_classifier.registry.store import ModelStore, actor
 from customer_classifier.settings import Settings
 
-# -- registry ------------------------------------------------------------------------------
-
 
 def lineage(metadata: dict[str, Any], extra: dict[str, str] | None = None) -> dict[str, Any]:
     """Where a version comes from: data, code, image, run, parameters, metrics, window."""

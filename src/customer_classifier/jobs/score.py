@@ -8,12 +8,11 @@ from dataclasses import asdict
 from typing import Any
 
 from customer_classifier.data.database import connect
+from customer_classifier.errors import RegistryError
 from customer_classifier.jobs.ingest import last_sale_date
 from customer_classifier.registry import CHAMPION, open_store
 from customer_classifier.scoring.batch import ScoringSummary, score_customers
 from customer_classifier.settings import Settings
-
-# -- scoring -------------------------------------------------------------------------------
 
 
 def score_nightly(
@@ -26,8 +25,6 @@ def score_nightly(
     store = open_store(settings.store_uri)
     version = version or store.get_alias(CHAMPION)
     if version is None:
-        from customer_classifier.errors import RegistryError
-
         raise RegistryError(f"no champion in {store.uri}; run training first ('make run')")
     bundle = store.load(version)
     as_of = settings.as_of or (last_sale_date(engine) + dt.timedelta(days=1))

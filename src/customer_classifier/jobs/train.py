@@ -51,9 +51,6 @@ def code_version() -> str:
         return __version__
 
 
-# -- training ------------------------------------------------------------------------------
-
-
 def _read_frames(features_dir: Path) -> dict[str, pd.DataFrame]:
     return {s: pd.read_parquet(features_dir / f"{s}.parquet") for s in SPLITS}
 

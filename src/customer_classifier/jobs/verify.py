@@ -14,8 +14,6 @@ from customer_classifier.data.validation import (
 )
 from customer_classifier.settings import Settings
 
-# -- verification ------------------------------------------------------------------------
-
 
 def _profile_state(settings: Settings) -> Path:
     return settings.work_dir / "state" / "last_profile.json"

@@ -26,7 +26,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from customer_classifier.data.contract import CUSTOMERS_SPEC, Kind, sa_table
-from customer_classifier.data.database import write_frame
+from customer_classifier.data.database import customer_ids, write_frame
 from customer_classifier.features.aggregates import (
     AGGREGATE_COLUMNS,
     FETCH_ROWS,
@@ -58,26 +58,9 @@ class ScoringSummary:
     seconds: float
 
 
-def customer_ids(engine: sa.Engine) -> list[int]:
-    with engine.connect() as conn:
-        result = conn.exec_driver_sql("SELECT customer_id FROM customers ORDER BY customer_id")
-        # Straight from the driver: a million ids need no per-row SQLAlchemy processing.
-        return [int(r[0]) for r in result.cursor.fetchall()]
-
-
-def read_customers(engine: sa.Engine, lo: int, hi: int) -> pd.DataFrame:
-    columns = ", ".join(CUSTOMERS_SPEC.names)
-    query = sa.text(f"SELECT {columns} FROM customers WHERE customer_id BETWEEN :lo AND :hi")
-    with engine.connect() as conn:
-        result = conn.execute(query, {"lo": lo, "hi": hi})
-        return pd.DataFrame.from_records(result.cursor.fetchall(), columns=list(result.keys()))
-
-
 def _chunk_bounds(engine: sa.Engine, size: int) -> tuple[list[tuple[int, int]], int]:
     """:func:`iter_chunks` bounds over the sorted customer ids, and how many ids there are."""
-    with engine.connect() as conn:
-        result = conn.exec_driver_sql("SELECT customer_id FROM customers ORDER BY customer_id")
-        ids = np.array(result.cursor.fetchall(), dtype=np.int64).reshape(-1)
+    ids = np.asarray(customer_ids(engine), dtype=np.int64)
     if not len(ids):
         return [], 0
     lows, highs = ids[::size], ids[size - 1 :: size]

@@ -30,12 +30,17 @@ import pytest
 import sqlalchemy as sa
 
 from customer_classifier import jobs
-from customer_classifier.data.database import connect, iter_chunks, write_master_data
+from customer_classifier.data.database import (
+    connect,
+    customer_ids,
+    iter_chunks,
+    read_customers,
+    write_master_data,
+)
 from customer_classifier.data.generate import GeneratorConfig, generate
 from customer_classifier.features.aggregates import iter_aggregates
 from customer_classifier.features.build import build_features
 from customer_classifier.registry import CHAMPION, LocalModelStore, ModelBundle
-from customer_classifier.scoring.batch import customer_ids, read_customers
 from customer_classifier.settings import ExplicitSettings, Settings
 
 MODEL_NAME = "customer-classifier"
