@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -83,7 +82,6 @@ class Settings(BaseSettings):
     chunk_customers: int = Field(default=250_000, ge=1_000)
     """Customers per SQL aggregation chunk: bounds memory on large tables."""
     scoring_threads: int = Field(default=2, ge=1, le=32)
-    log_format: Literal["rich", "json"] = "rich"
 
     @model_validator(mode="after")
     def _known_candidates(self) -> Settings:

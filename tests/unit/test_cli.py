@@ -55,7 +55,7 @@ def test_missing_sqlite_database(capsys: pytest.CaptureFixture[str], tmp_path: P
     ("variable", "value", "named"),
     [
         ("CC_MIN_RECALL", "2", "min_recall"),
-        ("CC_LOG_FORMAT", "xml", "log_format"),
+        ("CC_SCORING_THREADS", "0", "scoring_threads"),
         ("CC_CANDIDATES", '["logistic_regression"]', "must keep 'heuristic'"),
     ],
 )

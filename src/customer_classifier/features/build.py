@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from customer_classifier.data.contract import CATEGORIES, CHANNELS, COUNTRIES, SEGMENTS
-from customer_classifier.features.aggregates import AGGREGATE_COLUMNS, WINDOWS
+from customer_classifier.features.aggregates import WINDOWS
 
 
 @dataclass(frozen=True)
@@ -106,9 +106,3 @@ def build_features(
         values = merged[col].astype(object)
         out[col] = values.where(values.notna(), None).to_numpy()
     return out[list(FEATURE_NAMES)]
-
-
-def validate_aggregate_columns(aggregates: pd.DataFrame) -> None:
-    missing = [c for c in AGGREGATE_COLUMNS if c not in aggregates.columns]
-    if missing:
-        raise ValueError(f"aggregates lack columns {missing}")
