@@ -24,33 +24,7 @@ if bin_dir=$(find_bin_dir); then
     exit 0
 fi
 
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "ensure-postgres: no PostgreSQL under /usr/lib/postgresql and no apt-get to install" \
-         "Debian's 'postgresql' package; install it (initdb, pg_ctl) by other means" >&2
-    exit 1
-fi
-
-# Root installs directly; anyone else needs sudo (CI images run as root).
-SUDO=()
-if [[ $(id -u) -ne 0 ]]; then
-    if ! command -v sudo >/dev/null 2>&1; then
-        echo "ensure-postgres: not root and no sudo; cannot install Debian's 'postgresql'" >&2
-        exit 1
-    fi
-    SUDO=(sudo)
-fi
-
-apt_install() {
-    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y --no-install-recommends postgresql >&2
-}
-
-# A fresh image has empty package lists; refresh them only when the install needs it.
-echo "ensure-postgres: installing Debian's 'postgresql' package" >&2
-if ! apt_install; then
-    "${SUDO[@]}" apt-get update >&2
-    apt_install
-fi
+bash "$(dirname "$0")/apt-install.sh" postgresql
 
 if ! bin_dir=$(find_bin_dir); then
     echo "ensure-postgres: 'postgresql' installed but no initdb/pg_ctl under" \
