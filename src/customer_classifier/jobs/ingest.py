@@ -17,7 +17,6 @@ from customer_classifier.features.aggregates import iter_aggregates
 from customer_classifier.features.build import build_features
 from customer_classifier.features.labels import fetch_labels
 from customer_classifier.settings import Settings
-from customer_classifier.training.train import SPLITS
 
 
 def last_sale_date(engine: sa.Engine) -> dt.date:
@@ -95,7 +94,7 @@ def build_training_frames(settings: Settings, snapshot_dir: Path, out_dir: Path)
     customers = pd.read_parquet(snapshot_dir / "customers.parquet")
     out_dir.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"snapshot": manifest["content_hash"], "windows": {}}
-    for split in SPLITS:
+    for split in manifest["as_of"]:  # the windows training_dates made: train, validation, test
         as_of = dt.date.fromisoformat(manifest["as_of"][split])
         aggregates = pd.read_parquet(snapshot_dir / f"aggregates_{split}.parquet")
         features = build_features(customers, aggregates, as_of, settings.active_window_days)
