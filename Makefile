@@ -59,7 +59,7 @@ SERVE_GRPC_PORT ?= 8081
 
 # The KServe predictor on the champion of the local model store (CC_STORE_URI, default
 # var/model_store): V1/V2 REST on $(SERVE_HTTP_PORT), gRPC on $(SERVE_GRPC_PORT). Ready once
-# a champion is loaded; moving the champion alias reloads it. CC_SERVING_* set the rest.
+# a champion is loaded; moving the champion alias reloads it. CC_SERVING__* set the rest.
 serve: $(STAMP)
 	$(PY) -m customer_classifier.serving --model_dir "$${CC_STORE_URI:-var/model_store}" \
 		--http_port $(SERVE_HTTP_PORT) --grpc_port $(SERVE_GRPC_PORT)

@@ -225,7 +225,7 @@ def ours(store: Path) -> Any:
     command = [sys.executable, "-m", "customer_classifier.serving", "--model_dir", str(store)]
     command += ["--model_name", MODEL_NAME, "--http_port", str(port)]
     command += ["--grpc_port", str(free_port())]
-    return running("ours", command, {"CC_SERVING_RELOAD_INTERVAL_S": "0"}, kserve_paths(), port)
+    return running("ours", command, {"CC_SERVING__RELOAD_INTERVAL_S": "0"}, kserve_paths(), port)
 
 
 def stock(version_dir: Path) -> Any:

@@ -1,21 +1,14 @@
 """Train the Keras candidate on a GPU node; the model and its throughput are the outputs.
 
 It runs in its own image (``images/training-gpu.Dockerfile``: TensorFlow with CUDA and the
-package); set CC_TRAINING_GPU_IMAGE when compiling for a cluster. The pipeline gives this
+package); set CC_IMAGES__TRAINING_GPU when compiling for a cluster. The pipeline gives this
 task, and no other, the GPU, its toleration, node selector and shared memory.
 """
-
-import os
 
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
-from customer_classifier import __version__
-
-TRAINING_GPU_IMAGE = os.environ.get(
-    "CC_TRAINING_GPU_IMAGE",
-    f"registry.example.com/customer-classifier/training-gpu:{__version__}",
-)
+from components.image import TRAINING_GPU_IMAGE
 
 
 @dsl.component(base_image=TRAINING_GPU_IMAGE, install_kfp_package=False)

@@ -5,18 +5,18 @@
 # development: no compilers, no test tools. Build from the repository root:
 #
 #   docker build -f images/components.Dockerfile \
-#       --build-arg CC_CODE_VERSION="$(git rev-parse --short=12 HEAD)" -t IMAGE:TAG .
+#       --build-arg CC_RUN__CODE_VERSION="$(git rev-parse --short=12 HEAD)" -t IMAGE:TAG .
 #
-# CC_CODE_VERSION is recorded in every model version the image trains.
+# CC_RUN__CODE_VERSION is recorded in every model version the image trains.
 
 FROM python:3.11.14-slim-bookworm
 
-ARG CC_CODE_VERSION=unknown
+ARG CC_RUN__CODE_VERSION=unknown
 
 LABEL org.opencontainers.image.title="customer-classifier-components" \
       org.opencontainers.image.description="Kubeflow Pipelines components of the customer classifier: verify, ingest, features, train, register, score" \
       org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.revision="${CC_CODE_VERSION}" \
+      org.opencontainers.image.revision="${CC_RUN__CODE_VERSION}" \
       org.opencontainers.image.base.name="docker.io/library/python:3.11.14-slim-bookworm"
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -24,7 +24,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HOME=/home/app \
-    CC_CODE_VERSION=${CC_CODE_VERSION}
+    CC_RUN__CODE_VERSION=${CC_RUN__CODE_VERSION}
 
 # A numeric, unprivileged user; its home and the work directory are the only writable
 # places the components need (settings default to paths relative to the work dir).

@@ -7,26 +7,26 @@
 #   - model: /mnt/models, where KServe's storage initializer puts storageUri: one registry
 #     version folder (versions/<version>) or a whole model store (aliases resolved, hot
 #     reload when the champion alias moves);
-#   - every other setting: CC_SERVING_* variables (challenger, shadow/canary, batching,
+#   - every other setting: CC_SERVING__* variables (challenger, shadow/canary, batching,
 #     limits), see src/customer_classifier/serving/config.py;
 #   - readiness: /v2/models/NAME/ready (or /v1/models/NAME) turns 200 once the champion is
 #     loaded; liveness: /v2/health/live.
 # Build from the repository root:
 #
 #   docker build -f images/serving.Dockerfile \
-#       --build-arg CC_CODE_VERSION="$(git rev-parse --short=12 HEAD)" -t IMAGE:TAG .
+#       --build-arg CC_RUN__CODE_VERSION="$(git rev-parse --short=12 HEAD)" -t IMAGE:TAG .
 #
 # It installs the whole package with its locked dependencies: a champion may be any
 # candidate the training pipeline registers, the Keras one included.
 
 FROM python:3.11.14-slim-bookworm
 
-ARG CC_CODE_VERSION=unknown
+ARG CC_RUN__CODE_VERSION=unknown
 
 LABEL org.opencontainers.image.title="customer-classifier-serving" \
       org.opencontainers.image.description="KServe predictor of the customer classifier: V1/V2 REST and gRPC, shadow and canary challenger, Prometheus metrics" \
       org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.revision="${CC_CODE_VERSION}" \
+      org.opencontainers.image.revision="${CC_RUN__CODE_VERSION}" \
       org.opencontainers.image.base.name="docker.io/library/python:3.11.14-slim-bookworm"
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -34,8 +34,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HOME=/home/app \
-    CC_CODE_VERSION=${CC_CODE_VERSION} \
-    CC_SERVING_MODEL_URI=/mnt/models
+    CC_RUN__CODE_VERSION=${CC_RUN__CODE_VERSION} \
+    CC_SERVING__MODEL_URI=/mnt/models
 
 # A numeric, unprivileged user (KServe mounts /mnt/models read-only for any user).
 RUN groupadd --gid 10001 app \

@@ -6,19 +6,19 @@
 # build of the same TensorFlow release replaces. Build from the repository root:
 #
 #   docker build -f images/training-gpu.Dockerfile \
-#       --build-arg CC_CODE_VERSION="$(git rev-parse --short=12 HEAD)" -t IMAGE:TAG .
+#       --build-arg CC_RUN__CODE_VERSION="$(git rev-parse --short=12 HEAD)" -t IMAGE:TAG .
 #
-# and compile the pipeline with CC_TRAINING_GPU_IMAGE=IMAGE:TAG. The node needs the NVIDIA
+# and compile the pipeline with CC_IMAGES__TRAINING_GPU=IMAGE:TAG. The node needs the NVIDIA
 # driver and device plugin (GPU Operator); the image carries no driver.
 
 FROM tensorflow/tensorflow:2.21.0-gpu
 
-ARG CC_CODE_VERSION=unknown
+ARG CC_RUN__CODE_VERSION=unknown
 
 LABEL org.opencontainers.image.title="customer-classifier-training-gpu" \
       org.opencontainers.image.description="Keras deep-learning candidate of the customer classifier, trained on NVIDIA GPUs" \
       org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.revision="${CC_CODE_VERSION}" \
+      org.opencontainers.image.revision="${CC_RUN__CODE_VERSION}" \
       org.opencontainers.image.base.name="docker.io/tensorflow/tensorflow:2.21.0-gpu"
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -28,7 +28,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HOME=/home/app \
     KERAS_BACKEND=tensorflow \
     TF_CPP_MIN_LOG_LEVEL=1 \
-    CC_CODE_VERSION=${CC_CODE_VERSION}
+    CC_RUN__CODE_VERSION=${CC_RUN__CODE_VERSION}
 
 # A numeric, unprivileged user, as in the components image.
 RUN groupadd --gid 10001 app \

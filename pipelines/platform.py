@@ -6,15 +6,13 @@ these platform settings, and the local process environment provides the variable
 
 The GPU task gets more (:func:`on_gpu`): the accelerator, the toleration of the GPU
 nodes' taint, a node selector, memory and a shared-memory ``emptyDir``. They are chosen
-when the pipeline is compiled, from ``CC_GPU_*`` (:class:`GpuScheduling`), e.g.
-``CC_GPU_COUNT=2 CC_GPU_NODE_SELECTOR_VALUE=NVIDIA-H100-80GB-HBM3 make compile``.
+when the pipeline is compiled, from ``CC_GPU__*`` (:class:`GpuScheduling`), e.g.
+``CC_GPU__COUNT=2 CC_GPU__NODE_SELECTOR_VALUE=NVIDIA-H100-80GB-HBM3 make compile``.
 """
 
-from typing import Literal
-
 from kfp import dsl, kubernetes
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from customer_classifier.settings import GpuScheduling, environment_keys
 
 CONFIG_MAP = "customer-classifier-config"
 DATABASE_SECRET = "customer-classifier-database"
@@ -22,20 +20,18 @@ STORE_SECRET = "customer-classifier-store"
 """S3/MinIO credentials of the model store, under the names KServe's storage initializer
 reads too, so one Secret serves the pipelines and the InferenceService."""
 STORE_SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-CONFIG_KEYS = (
-    "CC_STORE_URI",
-    "CC_WORK_DIR",
-    "CC_ACTIVE_WINDOW_DAYS",
-    "CC_LABEL__HORIZON_DAYS",
-    "CC_LABEL__MIN_SPEND",
-    "CC_PREDICTIONS_TABLE",
-    "CC_CHUNK_CUSTOMERS",
-    "CC_SCORING_THREADS",
-    "CC_PROMOTION_MARGIN",
-    "CC_S3_ENDPOINT",
-    "CC_S3_REGION",
-    "CC_S3_VERIFY_TLS",
+COMPILE_TIME_GROUPS = ("CC_GPU__", "CC_IMAGES__", "CC_SERVING__")
+"""Settings fixed in the IR when compiling (where the GPU task runs, which images) or
+read only by the predictor (from the InferenceService): no task reads them."""
+PER_TASK_KEYS = frozenset({"CC_DL__TF_CONFIG", "CC_RUN__IMAGE", "CC_RUN__PIPELINE_RUN_ID"})
+"""Set on each task by the pipeline or the Training Operator, never cluster-wide."""
+CONFIG_KEYS = tuple(
+    key
+    for key in environment_keys(secrets=False)
+    if not key.startswith(COMPILE_TIME_GROUPS) and key not in PER_TASK_KEYS
 )
+"""Every setting a task reads, derived from the settings tree: each can be set in the
+ConfigMap; ``customer-classifier config check`` reports a key that is none of them."""
 
 
 def on_cluster(
@@ -55,26 +51,6 @@ def on_cluster(
         )
     task.set_cpu_request(cpu).set_memory_request(memory).set_memory_limit(memory)
     return task
-
-
-class GpuScheduling(BaseSettings):
-    """Where and with what the GPU task runs; read from ``CC_GPU_*`` at compile time."""
-
-    model_config = SettingsConfigDict(env_prefix="CC_GPU_", frozen=True, extra="forbid")
-
-    accelerator: str = "nvidia.com/gpu"
-    """The extended resource the NVIDIA device plugin advertises."""
-    count: int = Field(default=1, ge=1, le=16)
-    node_selector_key: str = "nvidia.com/gpu.present"
-    """A node label; ``nvidia.com/gpu.product`` picks a GPU model."""
-    node_selector_value: str = "true"
-    toleration_key: str = "nvidia.com/gpu"
-    """The taint GPU node pools carry so that only GPU work lands on them."""
-    toleration_effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
-    cpu: str = "4"
-    memory: str = "16Gi"
-    shared_memory: str = "4Gi"
-    """Size of the in-memory ``emptyDir`` on /dev/shm (the default 64Mi starves loaders)."""
 
 
 def on_gpu(task: dsl.PipelineTask, gpu: GpuScheduling) -> dsl.PipelineTask:

@@ -20,7 +20,8 @@ from components.register_model import register_model
 from components.train_dl_candidate import train_dl_candidate
 from components.train_models import train_models
 from components.verify_data import verify_data
-from pipelines.platform import GpuScheduling, on_cluster, on_gpu
+from customer_classifier.settings import load_settings
+from pipelines.platform import on_cluster, on_gpu
 
 
 def _train_and_register(
@@ -74,7 +75,7 @@ def training_pipeline(
     with dsl.Else(name="with-keras-candidate-on-gpu"):
         dl = on_gpu(
             train_dl_candidate(features=features.outputs["features"], max_epochs=dl_max_epochs),
-            GpuScheduling(),
+            load_settings().gpu,
         ).set_display_name("Train Keras candidate (GPU)")
         full = _train_and_register(
             features.outputs["features"],

@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
-from customer_classifier.errors import CustomerClassifierError
+from customer_classifier.entrypoint import exit_on_user_error
 from customer_classifier.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -32,13 +31,23 @@ app = typer.Typer(
 data_app = typer.Typer(no_args_is_help=True, help="Generate, verify and ingest master data.")
 models_app = typer.Typer(no_args_is_help=True, help="Inspect the model store.")
 app.add_typer(data_app, name="data")
+config_app = typer.Typer(no_args_is_help=True, help="The settings tree and its CC_* names.")
 app.add_typer(models_app, name="models")
+app.add_typer(config_app, name="config")
 console = Console(stderr=True)
 out = Console()
 
 
 def _settings(**overrides: Any) -> Settings:
     return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+_IN_WORK_DIR = "Default: under CC_WORK_DIR (var/runs)."
+
+
+def _in_work_dir(settings: Settings, given: Path | None, name: str) -> Path:
+    """A path option's value, or its default place under the settings' work folder."""
+    return given if given is not None else settings.work_dir / name
 
 
 def _print_json(payload: Any) -> None:
@@ -88,12 +97,14 @@ def data_generate(
 
 @data_app.command("verify")
 def data_verify(
-    report_dir: Annotated[Path, typer.Option()] = Path("var/runs/verification"),
+    report_dir: Annotated[Path | None, typer.Option(help=_IN_WORK_DIR)] = None,
 ) -> None:
     """Profile the source tables and stop on blocking data-quality problems."""
     from customer_classifier.jobs import verify_data
 
-    result = verify_data(_settings(), report_dir)
+    settings = _settings()
+    report_dir = _in_work_dir(settings, report_dir, "verification")
+    result = verify_data(settings, report_dir)
     for finding in result.warnings:
         console.print(f"[yellow]warning[/] {finding.message}")
     _print_json(
@@ -107,53 +118,74 @@ def data_verify(
 
 @data_app.command("ingest")
 def data_ingest(
-    out_dir: Annotated[Path, typer.Option("--out")] = Path("var/runs/snapshot"),
+    out_dir: Annotated[Path | None, typer.Option("--out", help=_IN_WORK_DIR)] = None,
 ) -> None:
     """Snapshot customers, sales aggregates and label spend to Parquet."""
     from customer_classifier.jobs import ingest_snapshot
 
+    settings = _settings()
     with console.status("aggregating sales in the database"):
-        _print_json(ingest_snapshot(_settings(), out_dir))
+        _print_json(ingest_snapshot(settings, _in_work_dir(settings, out_dir, "snapshot")))
 
 
 @app.command("features")
 def features(
-    snapshot: Annotated[Path, typer.Option()] = Path("var/runs/snapshot"),
-    out_dir: Annotated[Path, typer.Option("--out")] = Path("var/runs/features"),
+    snapshot: Annotated[Path | None, typer.Option(help=_IN_WORK_DIR)] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help=_IN_WORK_DIR)] = None,
 ) -> None:
     """Build the train/validation/test feature frames with labels."""
     from customer_classifier.jobs import build_training_frames
 
-    _print_json(build_training_frames(_settings(), snapshot, out_dir))
+    settings = _settings()
+    _print_json(
+        build_training_frames(
+            settings,
+            _in_work_dir(settings, snapshot, "snapshot"),
+            _in_work_dir(settings, out_dir, "features"),
+        )
+    )
 
 
 @app.command("train")
 def train(
-    features_dir: Annotated[Path, typer.Option("--features")] = Path("var/runs/features"),
-    bundle: Annotated[Path, typer.Option()] = Path("var/runs/bundle"),
-    report: Annotated[Path, typer.Option()] = Path("var/runs/training.html"),
+    features_dir: Annotated[Path | None, typer.Option("--features", help=_IN_WORK_DIR)] = None,
+    bundle: Annotated[Path | None, typer.Option(help=_IN_WORK_DIR)] = None,
+    report: Annotated[Path | None, typer.Option(help=_IN_WORK_DIR)] = None,
 ) -> None:
     """Train and evaluate every candidate; save the chosen model's bundle."""
     from customer_classifier.jobs import train_models
 
+    settings = _settings()
     with console.status("training candidates"):
-        result = train_models(_settings(), features_dir, bundle, report)
+        result = train_models(
+            settings,
+            _in_work_dir(settings, features_dir, "features"),
+            _in_work_dir(settings, bundle, "bundle"),
+            _in_work_dir(settings, report, "training.html"),
+        )
     _print_json({k: v for k, v in result.items() if k not in ("roc", "confusion")})
 
 
 @app.command("register")
 def register(
-    bundle: Annotated[Path, typer.Option()] = Path("var/runs/bundle"),
+    bundle: Annotated[Path | None, typer.Option(help=_IN_WORK_DIR)] = None,
     features_dir: Annotated[
         Path | None,
-        typer.Option("--features", help="This run's features: the champion is re-scored on them."),
-    ] = Path("var/runs/features"),
+        typer.Option(
+            "--features",
+            help="This run's features: the champion is re-scored on them. " + _IN_WORK_DIR,
+        ),
+    ] = None,
 ) -> None:
     """Register a trained bundle; make it champion if it passes the gate."""
     from customer_classifier.jobs import register_model
 
-    features = features_dir if features_dir is not None and features_dir.exists() else None
-    result = register_model(_settings(), bundle, features_dir=features)
+    settings = _settings()
+    features_dir = _in_work_dir(settings, features_dir, "features")
+    features = features_dir if features_dir.exists() else None
+    result = register_model(
+        settings, _in_work_dir(settings, bundle, "bundle"), features_dir=features
+    )
     _print_json({k: v for k, v in result.items() if k not in ("decision", "markdown")})
 
 
@@ -322,6 +354,44 @@ def models_gc(
     _print_json({**result.to_dict(), "dry_run": dry_run})
 
 
+@config_app.command("keys")
+def config_keys(
+    secrets: Annotated[
+        bool, typer.Option(help="Include the keys that belong in Secrets, not the ConfigMap.")
+    ] = False,
+) -> None:
+    """Every CC_* variable the settings read, one per line (the ConfigMap's possible keys)."""
+    from customer_classifier.settings import environment_keys
+
+    for key in environment_keys(secrets=secrets):
+        out.print(key, highlight=False)
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """The settings in effect (environment and defaults), secrets masked, as JSON."""
+    _print_json(_settings().model_dump(mode="json"))
+
+
+@config_app.command("check")
+def config_check(
+    source: Annotated[
+        Path, typer.Argument(help="A ConfigMap manifest (YAML) or an env file (KEY=VALUE lines).")
+    ],
+) -> None:
+    """Validate a ConfigMap's or env file's keys and values against the settings tree."""
+    from customer_classifier.config_source import read_keys
+    from customer_classifier.errors import ConfigurationError
+    from customer_classifier.settings import ExplicitSettings, describe_unknown, unknown_keys
+
+    values = read_keys(source)
+    unknown = describe_unknown(unknown_keys(values))
+    if unknown:
+        raise ConfigurationError(f"{source}: " + "; ".join(unknown))
+    ExplicitSettings.from_environment(values)
+    _print_json({"source": str(source), "keys": len(values), "valid": True})
+
+
 def _error(message: str) -> None:
     """One unwrapped line (logs and pods have no terminal width), never read as markup."""
     console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
@@ -330,16 +400,10 @@ def _error(message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        app(args=argv, standalone_mode=False)
-    except CustomerClassifierError as exc:
-        _error(str(exc))
-        return 2
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
-        )
-        _error(f"invalid settings (CC_* environment variables): {problems}")
-        return 2
+        with exit_on_user_error(show=_error):
+            app(args=argv, standalone_mode=False)
+    except SystemExit as exc:
+        return int(exc.code or 0)
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort:

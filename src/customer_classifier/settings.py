@@ -1,17 +1,42 @@
-"""One typed settings object, read from the environment (prefix ``CC_``) once per entry point.
+"""One typed settings tree, read from the environment (prefix ``CC_``) once per entry point.
+
+The core fields sit at the top (``CC_DATABASE_URL``, ``CC_STORE_URI``, ...); every group
+below is one nested model whose variables carry the group's name and a double
+underscore: ``CC_LABEL__HORIZON_DAYS``, ``CC_VERIFICATION__MIN_ROWS``, ``CC_S3__ENDPOINT``,
+``CC_SERVING__CANARY_PERCENT``, ``CC_DL__MAX_EPOCHS``, ``CC_GPU__COUNT``,
+``CC_RUN__IMAGE``, ``CC_IMAGES__COMPONENTS``. Entry points call :func:`load_settings` once
+and pass the tree (or the group a module needs) down; nothing else reads the
+environment. The cluster ConfigMap's keys are :func:`environment_keys`, derived from
+these fields, and :func:`unknown_keys` names a ``CC_*`` variable that none of them is.
 
 Every default below is what ``make run`` uses on a laptop: a SQLite file, a model store
 in a local folder, reports under ``var/``. In a cluster the same names come from a
-ConfigMap and Secrets (``CC_DATABASE_URL`` for one).
+ConfigMap and Secrets (``CC_DATABASE_URL`` and the S3 keys).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
+import logging
+import os
+import urllib.parse
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+log = logging.getLogger(__name__)
+
+ENV_PREFIX = "CC_"
+NESTED = "__"
 
 
 class LabelRule(BaseModel):
@@ -50,6 +75,202 @@ class VerificationThresholds(BaseModel):
     min_rows: int = Field(default=1, ge=1)
 
 
+class S3Settings(BaseModel):
+    """Endpoint, region, TLS, credentials and retry policy of the S3 model store.
+
+    In a cluster the credentials come from a Secret. Each field also has the name that
+    KServe's storage initializer and the AWS tools read (``AWS_ACCESS_KEY_ID``, ...;
+    :class:`_ConventionalNames`), so one Secret serves the pipelines and the
+    InferenceService; the ``CC_S3__*`` name wins where both are set.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    endpoint: str | None = None
+    """``http://host:port`` or ``https://host:port`` of the S3 API (MinIO: port 9000)."""
+    region: str = "us-east-1"
+    access_key: SecretStr | None = None
+    secret_key: SecretStr | None = None
+    session_token: SecretStr | None = None
+    verify_tls: bool = True
+    """Check the server's certificate on ``https://`` endpoints."""
+    ca_bundle: Path | None = None
+    """PEM file of the CA that signed the server's certificate (a private MinIO's)."""
+    attempts: int = Field(default=4, ge=1, le=20)
+    """Tries per request before giving up with ``StoreUnavailableError``."""
+    backoff_s: float = Field(default=0.5, ge=0.0, le=60.0)
+    """Wait before the second try; doubled before each further one (at most 8 s)."""
+    connect_timeout_s: float = Field(default=5.0, gt=0.0, le=300.0)
+    read_timeout_s: float = Field(default=60.0, gt=0.0, le=3600.0)
+    """Longest wait for the server's answer to one request (a slow store is retried)."""
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_is_a_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urllib.parse.urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError(
+                f"CC_S3__ENDPOINT {value!r} must be http://HOST:PORT or https://HOST:PORT "
+                "(for example http://minio-service.kubeflow:9000)"
+            )
+        if parts.path.strip("/") or parts.query:
+            raise ValueError(
+                f"CC_S3__ENDPOINT {value!r} must not carry a path or query: the bucket and "
+                "prefix belong in CC_STORE_URI (s3://bucket/prefix)"
+            )
+        return value
+
+    @property
+    def secure(self) -> bool:
+        return bool(self.endpoint and self.endpoint.startswith("https://"))
+
+    @property
+    def netloc(self) -> str:
+        """``host:port`` for the S3 client (AWS itself when no endpoint is set)."""
+        if not self.endpoint:
+            return "s3.amazonaws.com"
+        return urllib.parse.urlsplit(self.endpoint).netloc
+
+
+class ServingSettings(BaseModel):
+    """Everything the predictor needs to know, validated before the server starts.
+
+    The container contract of the serving image: KServe's own flags (``--http_port``
+    8080, ``--grpc_port`` 8081, ``--model_name``, ...) plus ``--model_dir``; every other
+    knob is a ``CC_SERVING__*`` variable, from the InferenceService's ``env`` in a cluster.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model_name: str = Field(
+        default="customer-classifier", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+    )
+    """Name in the URLs (``/v1/models/NAME:predict``); the InferenceService's name."""
+    model_uri: str = "/mnt/models"
+    """A registry version folder (what KServe's storage initializer mounts at /mnt/models
+    when ``storageUri`` points at ``versions/<version>``) or the root of a model store
+    (``aliases/`` and ``versions/``), where ``champion`` and ``challenger`` are resolved."""
+    champion: str = "champion"
+    """Alias or version id of the model that answers, when ``model_uri`` is a store."""
+    challenger: str | None = None
+    """Alias or version id in the store, or the path of a version folder; unset: none."""
+    challenger_mode: Literal["shadow", "canary"] = "shadow"
+    """``shadow``: the challenger scores every batch on the side and never answers;
+    ``canary``: it answers for ``canary_percent`` of customers (sticky by customer_id)."""
+    canary_percent: float = Field(default=0.0, ge=0.0, le=100.0)
+    max_batch_rows: int = Field(default=512, ge=1, le=100_000)
+    """Most rows the micro-batcher hands to the model in one call."""
+    max_wait_ms: float = Field(default=3.0, ge=0.0, le=100.0)
+    """Longest a request waits for other requests already on their way to join its batch.
+    A request that arrives alone is never held back."""
+    max_request_rows: int = Field(default=1_000, ge=1, le=100_000)
+    """Most records one request may carry; more is answered 400."""
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1_024)
+    """Largest request body accepted on the inference routes; more is answered 413."""
+    shadow_queue_batches: int = Field(default=4, ge=1, le=1_000)
+    """Batches the shadow challenger may lag behind; further ones are skipped (and counted)
+    rather than queued, so the challenger can never hold the champion's answers back."""
+    reload_interval_s: float = Field(default=10.0, ge=0.0)
+    """How often the store's aliases are checked for a new version; 0: only on
+    ``POST /v2/repository/models/NAME/load``."""
+    verify_checksums: bool = True
+    """Check every file of a version against its manifest before serving it."""
+    access_log: bool = True
+    """One JSON line per inference request (caller, model version, status, latency)."""
+
+    @model_validator(mode="after")
+    def _challenger_needed(self) -> ServingSettings:
+        if self.challenger_mode == "canary" and self.canary_percent > 0 and not self.challenger:
+            raise ValueError(
+                "CC_SERVING__CANARY_PERCENT is above 0 but CC_SERVING__CHALLENGER is unset; "
+                "name the challenger's alias, version or folder, or set the percent to 0"
+            )
+        return self
+
+
+StrategyName = Literal["auto", "default", "mirrored", "multi_worker"]
+
+
+class DeepLearningSettings(BaseModel):
+    """Hyper-parameters of the Keras candidate (``CC_DL__*``, e.g. ``CC_DL__MAX_EPOCHS``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    hidden_units: tuple[int, ...] = (128, 64)
+    dropout: float = Field(default=0.2, ge=0, lt=1)
+    embedding_dim: int = Field(default=8, ge=1, le=64)
+    """Largest embedding width; a field with few categories gets fewer dimensions."""
+    learning_rate: float = Field(default=2e-3, gt=0, le=1)
+    max_epochs: int = Field(default=40, ge=1, le=1000)
+    patience: int = Field(default=5, ge=1)
+    """Epochs without a better validation PR AUC before training stops."""
+    batch_size_cpu: int = Field(default=512, ge=32)
+    batch_size_per_gpu: int = Field(default=8192, ge=32)
+    min_steps_per_epoch: int = Field(default=16, ge=1)
+    steps_per_execution: int = Field(default=0, ge=0)
+    """Batches per call into the compiled step; 0 chooses (up to 32, 1 on PyTorch)."""
+    class_weight: Literal["balanced", "none"] = "balanced"
+    mixed_precision: Literal["auto", "on", "off"] = "auto"
+    """auto: mixed_float16 on a GPU, float32 on a CPU."""
+    deterministic: bool = True
+    """Deterministic TensorFlow ops (same seed, same weights); costs some GPU speed."""
+    strategy: StrategyName = "auto"
+    tf_config: str = ""
+    """The cluster spec of a multi-worker run, which the Training Operator sets as
+    ``TF_CONFIG`` on every TFJob worker; empty on one node."""
+
+
+class GpuScheduling(BaseModel):
+    """Where and with what the GPU task runs (``CC_GPU__*``), fixed when compiling."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    accelerator: str = "nvidia.com/gpu"
+    """The extended resource the NVIDIA device plugin advertises."""
+    count: int = Field(default=1, ge=1, le=16)
+    node_selector_key: str = "nvidia.com/gpu.present"
+    """A node label; ``nvidia.com/gpu.product`` picks a GPU model."""
+    node_selector_value: str = "true"
+    toleration_key: str = "nvidia.com/gpu"
+    """The taint GPU node pools carry so that only GPU work lands on them."""
+    toleration_effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+    cpu: str = "4"
+    memory: str = "16Gi"
+    shared_memory: str = "4Gi"
+    """Size of the in-memory ``emptyDir`` on /dev/shm (the default 64Mi starves loaders)."""
+
+
+class ImageSettings(BaseModel):
+    """The container images the pipelines and the InferenceService run (``CC_IMAGES__*``),
+    fixed when compiling; CI pins them to the digests it built."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    components: str | None = None
+    """Image of every CPU component; default ``registry.example.com/...:<version>``."""
+    training_gpu: str | None = None
+    """Image of the Keras task on a GPU node; default likewise."""
+
+
+class RunMetadata(BaseModel):
+    """Who and what runs this step, recorded in a version's lineage (``CC_RUN__*``).
+
+    A KFP task gets the run id and image from the pipeline; CI sets the code version
+    (the commit) in the images it builds. Unset values are worked out where they are
+    used (the git checkout, the login name) or recorded as unknown.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code_version: str | None = None
+    image: str | None = None
+    pipeline_run_id: str | None = None
+    actor: str | None = None
+    """Who moves aliases: recorded in the alias history (CI sets its user)."""
+
+
 class Settings(BaseSettings):
     """Everything configurable, validated once where the program starts."""
 
@@ -82,6 +303,23 @@ class Settings(BaseSettings):
     chunk_customers: int = Field(default=250_000, ge=1_000)
     """Customers per SQL aggregation chunk: bounds memory on large tables."""
     scoring_threads: int = Field(default=2, ge=1, le=32)
+    s3: S3Settings = S3Settings()
+    serving: ServingSettings = ServingSettings()
+    dl: DeepLearningSettings = DeepLearningSettings()
+    gpu: GpuScheduling = GpuScheduling()
+    images: ImageSettings = ImageSettings()
+    run: RunMetadata = RunMetadata()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _ConventionalNames(settings_cls))
 
     @model_validator(mode="after")
     def _known_candidates(self) -> Settings:
@@ -94,6 +332,32 @@ class Settings(BaseSettings):
         if "heuristic" not in self.candidates:
             raise ValueError("CC_CANDIDATES must keep 'heuristic': every model is compared to it")
         return self
+
+
+class _ConventionalNames(PydanticBaseSettingsSource):
+    """The names other tools give some settings: the AWS and KServe storage variables of
+    the S3 group, and the Training Operator's ``TF_CONFIG``. Below ``CC_*`` in priority."""
+
+    NAMES: ClassVar[dict[str, tuple[str, str]]] = {
+        "AWS_ENDPOINT_URL": ("s3", "endpoint"),
+        "AWS_DEFAULT_REGION": ("s3", "region"),
+        "AWS_REGION": ("s3", "region"),
+        "AWS_ACCESS_KEY_ID": ("s3", "access_key"),
+        "AWS_SECRET_ACCESS_KEY": ("s3", "secret_key"),
+        "AWS_SESSION_TOKEN": ("s3", "session_token"),
+        "TF_CONFIG": ("dl", "tf_config"),
+    }
+    """Later names win: ``AWS_REGION`` over ``AWS_DEFAULT_REGION``, as in the AWS tools."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ builds the whole mapping
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, dict[str, str]] = {}
+        for name, (group, field) in self.NAMES.items():
+            if os.environ.get(name):
+                values.setdefault(group, {})[field] = os.environ[name]
+        return values
 
 
 class ExplicitSettings(Settings):
@@ -114,7 +378,81 @@ class ExplicitSettings(Settings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings,)
 
+    @classmethod
+    def from_environment(cls, environment: Mapping[str, str]) -> Settings:
+        """The settings that these variables (a ConfigMap's data, an env file) give,
+        with the defaults for the rest, as if they were the process environment."""
+        source = _GivenEnvironment(Settings, environment)
+        return cls(**source())
+
+
+class _GivenEnvironment(EnvSettingsSource):
+    """The ``CC_*`` environment source, over a mapping instead of the process's."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environment: Mapping[str, str]) -> None:
+        self._given = dict(environment)
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {k.lower(): v for k, v in self._given.items()}
+
+
+SECRET_KEYS = frozenset(
+    {"CC_DATABASE_URL", "CC_S3__ACCESS_KEY", "CC_S3__SECRET_KEY", "CC_S3__SESSION_TOKEN"}
+)
+"""Settings that come from Secrets, never from the ConfigMap."""
+
+
+def _leaf_keys(model: type[BaseModel], prefix: str) -> Iterable[str]:
+    for name, info in model.model_fields.items():
+        kind = info.annotation
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            yield from _leaf_keys(kind, f"{prefix}{name.upper()}{NESTED}")
+        else:
+            yield f"{prefix}{name.upper()}"
+
+
+def environment_keys(*, secrets: bool = True) -> tuple[str, ...]:
+    """Every environment variable the tree reads, one per field (a dict or tuple field is
+    one JSON value); without ``secrets``, those a ConfigMap may carry."""
+    keys = tuple(_leaf_keys(Settings, ENV_PREFIX))
+    return keys if secrets else tuple(k for k in keys if k not in SECRET_KEYS)
+
+
+def unknown_keys(names: Iterable[str]) -> dict[str, str | None]:
+    """The ``CC_*`` names that no setting reads, each with the closest known name.
+
+    A ConfigMap key or a variable with a typo, or of an older release, would otherwise be
+    ignored without a word while the default silently applies.
+    """
+    known = set(environment_keys())
+    unknown: dict[str, str | None] = {}
+    for name in names:
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in known:
+            continue
+        if any(upper.startswith(key + NESTED) for key in known):
+            continue  # one entry of a dict setting: CC_VERIFICATION__NULL_FRACTION_OVERRIDES__X
+        guess = difflib.get_close_matches(upper, known, n=1, cutoff=0.6)
+        unknown[name] = guess[0] if guess else None
+    return unknown
+
+
+def describe_unknown(unknown: Mapping[str, str | None]) -> list[str]:
+    """One line per unknown key, naming the likely intended one."""
+    return [
+        f"{name} is not a setting"
+        + (f"; did you mean {guess}?" if guess else "; see `customer-classifier config keys`")
+        for name, guess in sorted(unknown.items())
+    ]
+
 
 def load_settings(**overrides: object) -> Settings:
-    """Read the environment, apply explicit overrides (CLI flags), and validate once."""
+    """Read the environment, apply explicit overrides (CLI flags), and validate once.
+
+    ``CC_*`` variables that no setting reads are logged as warnings, naming the closest
+    setting, and do not stop the program (a cluster may carry keys of a newer release).
+    """
+    for line in describe_unknown(unknown_keys(os.environ)):
+        log.warning("%s", line)
     return Settings(**overrides)  # type: ignore[arg-type]

@@ -223,7 +223,7 @@ def test_the_same_seed_gives_the_same_network(workspace: dict[str, Any]) -> None
 def test_outside_the_pipeline_it_is_one_more_named_candidate(
     workspace: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CC_DL_MAX_EPOCHS", "3")
+    monkeypatch.setenv("CC_DL__MAX_EPOCHS", "3")
     root = workspace["root"]
     settings = workspace["settings"].model_copy(update={"candidates": ("heuristic", "keras_mlp")})
     result = jobs.train_models(

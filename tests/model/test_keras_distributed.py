@@ -1,6 +1,6 @@
 """The multi-node entry point, run as a TFJob worker would run it (one worker here).
 
-A ``TF_CONFIG`` of one worker and ``CC_DL_STRATEGY=multi_worker`` take the
+A ``TF_CONFIG`` of one worker and ``CC_DL__STRATEGY=multi_worker`` take the
 ``MultiWorkerMirroredStrategy`` path on the CPU, in a child process (the strategy sets up
 collective ops once per process). ``select`` then puts the candidate beside the others.
 """
@@ -33,7 +33,7 @@ def free_port() -> int:
 
 def entry_point(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "customer_classifier.training.distributed", *args],
+        [sys.executable, "-m", "customer_classifier.train_distributed", *args],
         capture_output=True,
         text=True,
         env=env,
@@ -74,7 +74,7 @@ def test_a_worker_trains_under_multi_worker_mirrored_strategy(
     env = {
         **env,
         "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}}),
-        "CC_DL_STRATEGY": "multi_worker",
+        "CC_DL__STRATEGY": "multi_worker",
     }
     out = tmp_path / "candidate"
     done = entry_point(

@@ -107,10 +107,10 @@ def test_component_image_follows_the_environment(
 
     import components.image
 
-    monkeypatch.setenv("CC_COMPONENT_IMAGE", "registry.test/cc/components:abc123")
+    monkeypatch.setenv("CC_IMAGES__COMPONENTS", "registry.test/cc/components:abc123")
     reloaded = importlib.reload(components.image)
     try:
         assert reloaded.COMPONENT_IMAGE == "registry.test/cc/components:abc123"
     finally:
-        monkeypatch.delenv("CC_COMPONENT_IMAGE")
+        monkeypatch.delenv("CC_IMAGES__COMPONENTS")
         importlib.reload(components.image)

@@ -93,11 +93,11 @@ def test_the_keras_task_runs_only_when_asked(
 def test_gpu_scheduling_follows_the_environment_at_compile_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CC_GPU_COUNT", "2")
-    monkeypatch.setenv("CC_GPU_NODE_SELECTOR_KEY", "nvidia.com/gpu.product")
-    monkeypatch.setenv("CC_GPU_NODE_SELECTOR_VALUE", "NVIDIA-H100-80GB-HBM3")
-    monkeypatch.setenv("CC_GPU_MEMORY", "32Gi")
-    monkeypatch.setenv("CC_TRAINING_GPU_IMAGE", "registry.test/cc/training-gpu:abc123")
+    monkeypatch.setenv("CC_GPU__COUNT", "2")
+    monkeypatch.setenv("CC_GPU__NODE_SELECTOR_KEY", "nvidia.com/gpu.product")
+    monkeypatch.setenv("CC_GPU__NODE_SELECTOR_VALUE", "NVIDIA-H100-80GB-HBM3")
+    monkeypatch.setenv("CC_GPU__MEMORY", "32Gi")
+    monkeypatch.setenv("CC_IMAGES__TRAINING_GPU", "registry.test/cc/training-gpu:abc123")
     try:
         spec, k8s = compile_training(tmp_path / "training.yaml")
     finally:
@@ -115,6 +115,6 @@ def test_gpu_scheduling_follows_the_environment_at_compile_time(
 def test_a_bad_gpu_count_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     from pipelines.platform import GpuScheduling
 
-    monkeypatch.setenv("CC_GPU_COUNT", "0")
+    monkeypatch.setenv("CC_GPU__COUNT", "0")
     with pytest.raises(ValueError, match="count"):
         GpuScheduling()

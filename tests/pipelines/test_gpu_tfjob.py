@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from components.train_dl_candidate import TRAINING_GPU_IMAGE
-from customer_classifier.training.distributed import parser
+from customer_classifier.train_distributed import parser
 from pipelines.platform import GpuScheduling
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +43,7 @@ def test_it_runs_the_gpu_image_and_a_command_the_entry_point_accepts(
     (container,) = worker_pod(tfjob)["containers"]
     repository = TRAINING_GPU_IMAGE.rsplit(":", 1)[0]
     assert container["image"].rsplit(":", 1)[0] == repository
-    assert container["command"] == ["python", "-m", "customer_classifier.training.distributed"]
+    assert container["command"] == ["python", "-m", "customer_classifier.train_distributed"]
     args = parser().parse_args(container["args"])
     assert args.step == "train"
     assert args.output.parent == Path("/data/candidates")

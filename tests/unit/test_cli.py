@@ -54,8 +54,10 @@ def test_missing_sqlite_database(capsys: pytest.CaptureFixture[str], tmp_path: P
 @pytest.mark.parametrize(
     ("variable", "value", "named"),
     [
-        ("CC_MIN_RECALL", "2", "min_recall"),
-        ("CC_SCORING_THREADS", "0", "scoring_threads"),
+        ("CC_MIN_RECALL", "2", "CC_MIN_RECALL"),
+        ("CC_SCORING_THREADS", "0", "CC_SCORING_THREADS"),
+        ("CC_SERVING__CANARY_PERCENT", "150", "CC_SERVING__CANARY_PERCENT"),
+        ("CC_S3__ENDPOINT", "minio:9000", "CC_S3__ENDPOINT"),
         ("CC_CANDIDATES", '["logistic_regression"]', "must keep 'heuristic'"),
     ],
 )
@@ -143,3 +145,71 @@ def test_an_error_shows_the_user_value_verbatim(
 ) -> None:
     code, out, err = run(capsys, "models", "show", version)
     assert_user_error(code, out, err, f"'{version}'")
+
+
+def test_path_defaults_follow_the_work_dir(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    code, _, _ = run(capsys, "data", "generate", "--customers", "300", "--seed", "5")
+    assert code == 0
+    work = tmp_path / "elsewhere"
+    monkeypatch.setenv("CC_WORK_DIR", str(work))
+    code, out, _ = run(capsys, "data", "verify")
+    assert code == 0
+    assert (work / "verification" / "verification.html").exists()
+    assert json.loads(out)["report"] == str(work / "verification" / "verification.html")
+    assert not (tmp_path / "var" / "runs").exists()
+
+
+def test_config_check_reports_an_unknown_configmap_key(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    manifest = tmp_path / "configmap.yaml"
+    manifest.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: customer-classifier-config}\n"
+        "data:\n  CC_MIN_RECALL: '0.4'\n  CC_S3_ENDPOINT: http://minio:9000\n",
+        encoding="utf-8",
+    )
+    code, out, err = run(capsys, "config", "check", str(manifest))
+    assert_user_error(code, out, err, "CC_S3_ENDPOINT is not a setting", "CC_S3__ENDPOINT")
+
+
+def test_config_check_validates_values_and_passes_a_good_configmap(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    manifest = tmp_path / "configmap.yaml"
+    body = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  CC_MIN_RECALL: '%s'\n"
+    manifest.write_text(body % "0.4", encoding="utf-8")
+    code, out, _ = run(capsys, "config", "check", str(manifest))
+    assert code == 0
+    assert json.loads(out) == {"source": str(manifest), "keys": 1, "valid": True}
+    manifest.write_text(body % "7", encoding="utf-8")
+    code, out, err = run(capsys, "config", "check", str(manifest))
+    assert_user_error(code, out, err, "CC_MIN_RECALL", "less than or equal to 1")
+
+
+def test_config_keys_lists_every_setting_but_the_secrets(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(capsys, "config", "keys")
+    keys = out.split()
+    assert code == 0
+    assert {
+        "CC_STORE_URI",
+        "CC_LABEL__MIN_SPEND",
+        "CC_S3__ENDPOINT",
+        "CC_SERVING__CANARY_PERCENT",
+    } <= set(keys)
+    assert "CC_DATABASE_URL" not in keys
+    assert "CC_S3__SECRET_KEY" not in keys
+
+
+def test_config_show_masks_secrets(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "hunter2-secret")
+    code, out, _ = run(capsys, "config", "show")
+    assert code == 0
+    shown = json.loads(out)
+    assert "hunter2-secret" not in out
+    assert shown["s3"]["secret_key"] == "**********"

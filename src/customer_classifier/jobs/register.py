@@ -12,7 +12,6 @@ very same window (same data snapshot, as-of date, label rule and required recall
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +41,8 @@ def lineage(metadata: dict[str, Any], extra: dict[str, str] | None = None) -> di
         "as_of": {split: w.get("as_of") for split, w in windows.items()},
         "label_rule": metadata.get("label_rule"),
         "code_version": metadata.get("code_version"),
-        "image": extra.get("image") or os.environ.get("CC_IMAGE") or "unknown",
-        "pipeline_run_id": (
-            extra.get("pipeline_run_id") or os.environ.get("CC_PIPELINE_RUN_ID") or "unknown"
-        ),
+        "image": extra.get("image") or "unknown",
+        "pipeline_run_id": extra.get("pipeline_run_id") or "unknown",
         "parameters": {
             "candidate": metadata.get("candidate"),
             "params": metadata.get("params"),
@@ -140,7 +137,10 @@ def register_model(
     """
     bundle = load_bundle(bundle_dir, check=False)
     metadata = bundle.metadata
-    metadata["lineage"] = lineage(metadata, run)
+    given = {"image": settings.run.image, "pipeline_run_id": settings.run.pipeline_run_id}
+    metadata["lineage"] = lineage(
+        metadata, {**{k: v for k, v in given.items() if v}, **(run or {})}
+    )
     test = _test_window(features_dir, metadata["data_snapshot_hash"]) if features_dir else None
     store = open_store(settings.store_uri)
     champion = store.get_alias(CHAMPION)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -33,11 +32,11 @@ CANDIDATE_MODEL = "model.joblib"
 CANDIDATE_INFO = "candidate.json"
 
 
-def code_version() -> str:
-    """The git SHA the image was built from (CC_CODE_VERSION), else the checkout's, else the
-    package version."""
-    if os.environ.get("CC_CODE_VERSION"):
-        return os.environ["CC_CODE_VERSION"]
+def code_version(given: str | None = None) -> str:
+    """The git SHA the image was built from (``CC_RUN__CODE_VERSION``), else the
+    checkout's, else the package version."""
+    if given:
+        return given
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--short=12", "HEAD"],
@@ -62,18 +61,15 @@ def train_dl_candidate(
 
     Early stopping watches the validation window; threshold and selection are left to
     :func:`train_models`, which evaluates this candidate beside the others. ``overrides``
-    replace ``CC_DL_*`` settings (``max_epochs=3``). Returns the training figures: device,
+    replace ``CC_DL__*`` settings (``max_epochs=3``). Returns the training figures: device,
     samples/s, epoch seconds, best validation PR AUC.
     """
     from customer_classifier.features.build import FEATURE_NAMES
-    from customer_classifier.training.keras_mlp import (
-        DESCRIPTION,
-        DeepLearningSettings,
-        KerasMLPClassifier,
-    )
+    from customer_classifier.settings import DeepLearningSettings
+    from customer_classifier.training.keras_mlp import DESCRIPTION, KerasMLPClassifier
 
     frames = _read_frames(features_dir)
-    dl_settings = DeepLearningSettings(**overrides)
+    dl_settings = DeepLearningSettings.model_validate({**settings.dl.model_dump(), **overrides})
     x = {s: frames[s][list(FEATURE_NAMES)] for s in ("train", "validation")}
     y = {s: frames[s]["label"].to_numpy(dtype=int) for s in ("train", "validation")}
     estimator = KerasMLPClassifier(dl_settings, seed=settings.seed).fit(
@@ -168,7 +164,7 @@ def train_models(
         "data_snapshot_hash": manifest["content_hash"],
         "evaluation_window": manifest["windows"],
         "label_rule": manifest["label_rule"],
-        "code_version": code_version(),
+        "code_version": code_version(settings.run.code_version),
         "precision_target": settings.precision_target,
         "min_recall": settings.min_recall,
         "trained_at": dt.datetime.now(dt.UTC).isoformat(),

@@ -6,7 +6,7 @@ The container contract:
 * gRPC on ``--grpc_port`` (8081): the V2 open inference protocol;
 * ``--model_name`` (default ``CC_SERVING_MODEL_NAME``), ``--model_dir`` (default
   ``CC_SERVING_MODEL_URI``, else ``/mnt/models``): a version folder or a model store;
-* every other knob is a ``CC_SERVING_*`` variable (:class:`ServingSettings`);
+* every other knob is a ``CC_SERVING__*`` variable (:class:`ServingSettings`);
 * one process per container (``--workers 1``): scale with replicas.
 
 The server listens at once; the model loads in the background and the model's readiness
@@ -23,10 +23,9 @@ import logging
 import sys
 from typing import Any
 
-from pydantic import ValidationError
-
-from customer_classifier.errors import CustomerClassifierError
+from customer_classifier.entrypoint import exit_on_user_error
 from customer_classifier.serving.config import ServingSettings
+from customer_classifier.settings import load_settings
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +85,13 @@ def settle_memory(first: bool) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> ServingSettings:
+    """The ``serving`` group of the settings tree, with KServe's flags on top."""
     overrides: dict[str, Any] = {}
     if args.model_dir:
         overrides["model_uri"] = args.model_dir
     if args.model_name:
         overrides["model_name"] = args.model_name
-    return ServingSettings(**overrides)
+    return load_settings(serving=overrides).serving
 
 
 def serve(settings: ServingSettings, args: argparse.Namespace) -> None:
@@ -144,19 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.workers != 1:
         parser.error("--workers must be 1: run more replicas to use more cores")
-    try:
+    with exit_on_user_error():
         settings = settings_from(args)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"CC_SERVING_{'_'.join(map(str, e['loc'])).upper() or 'SETTINGS'}: {e['msg']}"
-            for e in exc.errors()
-        )
-        print(f"error: invalid serving settings: {problems}", file=sys.stderr)
-        return 2
-    configure_logging(settings)
-    try:
+        configure_logging(settings)
         serve(settings, args)
-    except CustomerClassifierError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     return 0

@@ -12,17 +12,15 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from customer_classifier.errors import ConfigurationError
+from customer_classifier.settings import StrategyName
 
 log = logging.getLogger(__name__)
-
-StrategyName = Literal["auto", "default", "mirrored", "multi_worker"]
 
 
 @dataclass(frozen=True)
@@ -90,8 +88,7 @@ def scaled_batch_size(
     return int(min(wanted, cap))
 
 
-def _tf_config(environ: dict[str, str] | None) -> dict[str, Any]:
-    raw = (environ if environ is not None else os.environ).get("TF_CONFIG", "")
+def _tf_config(raw: str) -> dict[str, Any]:
     if not raw:
         return {}
     try:
@@ -105,27 +102,25 @@ def _tf_config(environ: dict[str, str] | None) -> dict[str, Any]:
     return spec
 
 
-def tf_config_workers(environ: dict[str, str] | None = None) -> int:
+def tf_config_workers(tf_config: str) -> int:
     """How many tasks the ``TF_CONFIG`` cluster spec names (0 when unset)."""
-    cluster = _tf_config(environ).get("cluster", {})
+    cluster = _tf_config(tf_config).get("cluster", {})
     return sum(len(cluster.get(role, [])) for role in ("chief", "worker"))
 
 
-def choose_strategy(
-    requested: StrategyName, device: Device, environ: dict[str, str] | None = None
-) -> StrategyName:
+def choose_strategy(requested: StrategyName, device: Device, tf_config: str = "") -> StrategyName:
     """Which distribution the run uses: multi-worker under a TF_CONFIG of several tasks,
     mirrored on several local GPUs, otherwise the default (one device)."""
     if requested != "auto":
         if requested != "default" and device.backend != "tensorflow":
             raise ConfigurationError(
-                f"CC_DL_STRATEGY={requested!r} needs the TensorFlow backend, but Keras runs "
-                f"on {device.backend!r}; set KERAS_BACKEND=tensorflow or CC_DL_STRATEGY=auto"
+                f"CC_DL__STRATEGY={requested!r} needs the TensorFlow backend, but Keras runs "
+                f"on {device.backend!r}; set KERAS_BACKEND=tensorflow or CC_DL__STRATEGY=auto"
             )
         return requested
     if device.backend != "tensorflow":
         return "default"
-    if tf_config_workers(environ) > 1:
+    if tf_config_workers(tf_config) > 1:
         return "multi_worker"
     if device.kind == "gpu" and device.count > 1:
         return "mirrored"
@@ -152,9 +147,11 @@ def make_strategy(name: StrategyName, device: Device) -> Any:
     )
 
 
-def is_chief(environ: dict[str, str] | None = None) -> bool:
-    """Whether this process writes the results: the chief, or worker 0 when there is none."""
-    spec = _tf_config(environ)
+def is_chief(tf_config: str) -> bool:
+    """Whether this process writes the results: the chief, or worker 0 when there is none.
+
+    ``tf_config`` is the ``TF_CONFIG`` text (settings ``dl.tf_config``); empty: one node."""
+    spec = _tf_config(tf_config)
     if not spec:
         return True
     task = spec.get("task", {})

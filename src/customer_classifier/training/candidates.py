@@ -115,7 +115,7 @@ def keras_mlp(seed: int) -> Candidate:
 
     return Candidate(
         dl.NAME,
-        dl.KerasMLPClassifier(dl.DeepLearningSettings(), seed=seed),
+        dl.KerasMLPClassifier(None, seed=seed),
         {},
         dl.DESCRIPTION,
         fit_with_validation=True,

@@ -19,12 +19,10 @@ import logging
 import math
 import time
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from customer_classifier.errors import TrainingError
@@ -33,9 +31,9 @@ from customer_classifier.models.keras_tabular import (
     KerasTabularModel,
     TabularEncoding,
 )
+from customer_classifier.settings import DeepLearningSettings
 from customer_classifier.training.accelerator import (
     Device,
-    StrategyName,
     choose_strategy,
     detect_device,
     gpu_utilisation,
@@ -50,32 +48,6 @@ DESCRIPTION = (
     "Keras tabular network: normalised numeric features, embeddings of the categorical "
     "fields, dense layers with dropout; class-weighted, early-stopped on validation PR AUC."
 )
-
-
-class DeepLearningSettings(BaseSettings):
-    """Hyper-parameters of the Keras candidate, from ``CC_DL_*`` (e.g. ``CC_DL_MAX_EPOCHS``)."""
-
-    model_config = SettingsConfigDict(env_prefix="CC_DL_", frozen=True, extra="forbid")
-
-    hidden_units: tuple[int, ...] = (128, 64)
-    dropout: float = Field(default=0.2, ge=0, lt=1)
-    embedding_dim: int = Field(default=8, ge=1, le=64)
-    """Largest embedding width; a field with few categories gets fewer dimensions."""
-    learning_rate: float = Field(default=2e-3, gt=0, le=1)
-    max_epochs: int = Field(default=40, ge=1, le=1000)
-    patience: int = Field(default=5, ge=1)
-    """Epochs without a better validation PR AUC before training stops."""
-    batch_size_cpu: int = Field(default=512, ge=32)
-    batch_size_per_gpu: int = Field(default=8192, ge=32)
-    min_steps_per_epoch: int = Field(default=16, ge=1)
-    steps_per_execution: int = Field(default=0, ge=0)
-    """Batches per call into the compiled step; 0 chooses (up to 32, 1 on PyTorch)."""
-    class_weight: Literal["balanced", "none"] = "balanced"
-    mixed_precision: Literal["auto", "on", "off"] = "auto"
-    """auto: mixed_float16 on a GPU, float32 on a CPU."""
-    deterministic: bool = True
-    """Deterministic TensorFlow ops (same seed, same weights); costs some GPU speed."""
-    strategy: StrategyName = "auto"
 
 
 def balanced_weights(labels: np.ndarray, mode: str) -> np.ndarray:
@@ -238,7 +210,7 @@ class KerasMLPClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         device = detect_device()
         if settings.deterministic:
             _enable_determinism(device.backend)
-        strategy_name = choose_strategy(settings.strategy, device)
+        strategy_name = choose_strategy(settings.strategy, device, settings.tf_config)
         strategy = make_strategy(strategy_name, device)
         replicas = int(strategy.num_replicas_in_sync) if strategy is not None else 1
         mixed = settings.mixed_precision == "on" or (

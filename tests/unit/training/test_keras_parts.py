@@ -114,43 +114,43 @@ def test_batch_size_follows_the_device(
     assert got == expected
 
 
-def tf_config(workers: int, index: int = 0, chief: bool = False) -> dict[str, str]:
+def tf_config(workers: int, index: int = 0, chief: bool = False) -> str:
     cluster: dict[str, list[str]] = {"worker": [f"w{i}:2222" for i in range(workers)]}
     if chief:
         cluster["chief"] = ["c:2222"]
     role = "worker"
-    return {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": role, "index": index}})}
+    return json.dumps({"cluster": cluster, "task": {"type": role, "index": index}})
 
 
 def test_strategy_follows_tf_config_and_local_gpus() -> None:
-    assert choose_strategy("auto", CPU, {}) == "default"
+    assert choose_strategy("auto", CPU, "") == "default"
     assert choose_strategy("auto", CPU, tf_config(1)) == "default"
     assert choose_strategy("auto", CPU, tf_config(2)) == "multi_worker"
-    assert choose_strategy("auto", TWO_GPUS, {}) == "mirrored"
+    assert choose_strategy("auto", TWO_GPUS, "") == "mirrored"
     assert choose_strategy("auto", Device("jax", "gpu", 2, "GPU"), tf_config(2)) == "default"
     assert tf_config_workers(tf_config(3, chief=True)) == 4
 
 
 def test_a_tensorflow_strategy_on_another_backend_is_refused() -> None:
-    with pytest.raises(ConfigurationError, match="CC_DL_STRATEGY='multi_worker' needs"):
-        choose_strategy("multi_worker", Device("torch", "cpu", 1, "CPU"), {})
+    with pytest.raises(ConfigurationError, match="CC_DL__STRATEGY='multi_worker' needs"):
+        choose_strategy("multi_worker", Device("torch", "cpu", 1, "CPU"), "")
 
 
 def test_bad_tf_config_names_the_variable() -> None:
     with pytest.raises(ConfigurationError, match="TF_CONFIG is not valid JSON"):
-        tf_config_workers({"TF_CONFIG": "{not json"})
+        tf_config_workers("{not json")
 
 
 def test_only_the_chief_writes() -> None:
-    assert is_chief({})
+    assert is_chief("")
     assert is_chief(tf_config(2, index=0))
     assert not is_chief(tf_config(2, index=1))
     assert not is_chief(tf_config(2, index=0, chief=True))
 
 
 def test_dl_settings_come_from_cc_dl_variables(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CC_DL_MAX_EPOCHS", "7")
-    monkeypatch.setenv("CC_DL_HIDDEN_UNITS", "[32, 16]")
+    monkeypatch.setenv("CC_DL__MAX_EPOCHS", "7")
+    monkeypatch.setenv("CC_DL__HIDDEN_UNITS", "[32, 16]")
     settings = DeepLearningSettings()
     assert settings.max_epochs == 7
     assert settings.hidden_units == (32, 16)

@@ -8,14 +8,14 @@ gradients are all-reduced (NCCL on GPUs). The chief (worker 0 when there is no c
 writes the candidate folder; the others write theirs to a scratch folder that is
 removed, as ``MultiWorkerMirroredStrategy`` wants every worker to save.
 
-    python -m customer_classifier.training.distributed train \\
+    python -m customer_classifier.train_distributed train \\
         --features /data/features --output /data/candidates/keras_mlp
 
 The folder it writes is what the pipeline's ``train_dl_candidate`` task writes. ``select``
 then trains the other candidates and selects among all of them by the common rule,
 writing the bundle that ``customer-classifier register --bundle`` registers:
 
-    python -m customer_classifier.training.distributed select \\
+    python -m customer_classifier.train_distributed select \\
         --features /data/features --candidate /data/candidates/keras_mlp \\
         --bundle /data/bundle --report /data/training.html
 
@@ -32,13 +32,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from customer_classifier.errors import CustomerClassifierError
+from customer_classifier.entrypoint import exit_on_user_error
+from customer_classifier.settings import Settings, load_settings
 from customer_classifier.training.accelerator import is_chief
 
 
 def parser() -> argparse.ArgumentParser:
     out = argparse.ArgumentParser(
-        prog="python -m customer_classifier.training.distributed",
+        prog="python -m customer_classifier.train_distributed",
         description="Train the Keras candidate, on one node or, under a TFJob, on several; "
         "then select among all candidates.",
     )
@@ -46,7 +47,7 @@ def parser() -> argparse.ArgumentParser:
     train = steps.add_parser("train", help="train the Keras candidate (every TFJob worker)")
     train.add_argument("--features", type=Path, required=True, help="features folder")
     train.add_argument("--output", type=Path, required=True, help="candidate folder to write")
-    train.add_argument("--max-epochs", type=int, default=None, help="overrides CC_DL_MAX_EPOCHS")
+    train.add_argument("--max-epochs", type=int, default=None, help="overrides CC_DL__MAX_EPOCHS")
     select = steps.add_parser("select", help="train the others and select among all")
     select.add_argument("--features", type=Path, required=True, help="features folder")
     select.add_argument("--candidate", type=Path, required=True, help="the trained candidate")
@@ -55,15 +56,14 @@ def parser() -> argparse.ArgumentParser:
     return out
 
 
-def _train(args: argparse.Namespace) -> dict[str, object]:
+def _train(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
     from customer_classifier.jobs.train import train_dl_candidate
-    from customer_classifier.settings import load_settings
 
     overrides = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
-    chief = is_chief()
+    chief = is_chief(settings.dl.tf_config)
     target = args.output if chief else Path(tempfile.mkdtemp(prefix="keras-candidate-"))
     try:
-        info = train_dl_candidate(load_settings(), args.features, target, **overrides)
+        info = train_dl_candidate(settings, args.features, target, **overrides)
     finally:
         if not chief:
             shutil.rmtree(target, ignore_errors=True)
@@ -71,12 +71,11 @@ def _train(args: argparse.Namespace) -> dict[str, object]:
     return {"chief": chief, "output": str(args.output), **summary}
 
 
-def _select(args: argparse.Namespace) -> dict[str, object]:
+def _select(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
     from customer_classifier.jobs.train import train_models
-    from customer_classifier.settings import load_settings
 
     result = train_models(
-        load_settings(), args.features, args.bundle, args.report, dl_candidate_dir=args.candidate
+        settings, args.features, args.bundle, args.report, dl_candidate_dir=args.candidate
     )
     return {
         "chosen": result["chosen"],
@@ -88,11 +87,9 @@ def _select(args: argparse.Namespace) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        out = _train(args) if args.step == "train" else _select(args)
-    except CustomerClassifierError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    with exit_on_user_error():
+        settings = load_settings()
+        out = _train(args, settings) if args.step == "train" else _select(args, settings)
     print(json.dumps(out, default=str))
     return 0
 
