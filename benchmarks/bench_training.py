@@ -99,8 +99,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from customer_classifier.evaluation.metrics import evaluate
     from customer_classifier.evaluation.threshold import choose_threshold
     from customer_classifier.features.build import FEATURE_NAMES
+    from customer_classifier.settings import DeepLearningSettings
     from customer_classifier.training.heuristic import HeuristicRules
-    from customer_classifier.training.keras_mlp import DeepLearningSettings, KerasMLPClassifier
+    from customer_classifier.training.keras_mlp import KerasMLPClassifier
 
     features = ensure_features(args.data_dir, args.customers, args.seed)
     frames = {

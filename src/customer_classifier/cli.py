@@ -359,10 +359,18 @@ def config_keys(
     secrets: Annotated[
         bool, typer.Option(help="Include the keys that belong in Secrets, not the ConfigMap.")
     ] = False,
+    markdown: Annotated[
+        bool, typer.Option(help="A Markdown table: key, default, description (all keys).")
+    ] = False,
 ) -> None:
     """Every CC_* variable the settings read, one per line (the ConfigMap's possible keys)."""
-    from customer_classifier.settings import environment_keys
+    from customer_classifier.settings import environment_keys, reference
 
+    if markdown:
+        print("| variable | default | what it sets |\n|---|---|---|")
+        for key, default, text in reference():
+            print(f"| `{key}` | `{default}` | {text.replace('|', '/')} |")
+        return
     for key in environment_keys(secrets=secrets):
         out.print(key, highlight=False)
 

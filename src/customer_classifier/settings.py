@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import json
 import logging
 import os
 import urllib.parse
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 
 ENV_PREFIX = "CC_"
 NESTED = "__"
+GROUP_CONFIG = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+"""Every group: immutable, no unknown field, and each field's docstring its description
+(``customer-classifier config keys --markdown`` prints them as the reference)."""
 
 
 class LabelRule(BaseModel):
@@ -47,7 +51,7 @@ class LabelRule(BaseModel):
     date count, so labels never leak into features.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = GROUP_CONFIG
 
     horizon_days: int = Field(default=90, ge=7, le=730)
     min_spend: float = Field(default=250.0, gt=0)
@@ -56,7 +60,7 @@ class LabelRule(BaseModel):
 class VerificationThresholds(BaseModel):
     """Limits of the data verification step (documented in docs/data-contract.md)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = GROUP_CONFIG
 
     max_null_fraction: float = Field(default=0.05, ge=0, le=1)
     """Default cap on the share of nulls in a nullable column."""
@@ -84,7 +88,7 @@ class S3Settings(BaseModel):
     InferenceService; the ``CC_S3__*`` name wins where both are set.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = GROUP_CONFIG
 
     endpoint: str | None = None
     """``http://host:port`` or ``https://host:port`` of the S3 API (MinIO: port 9000)."""
@@ -142,7 +146,7 @@ class ServingSettings(BaseModel):
     knob is a ``CC_SERVING__*`` variable, from the InferenceService's ``env`` in a cluster.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = GROUP_CONFIG
 
     model_name: str = Field(
         default="customer-classifier", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -196,7 +200,7 @@ StrategyName = Literal["auto", "default", "mirrored", "multi_worker"]
 class DeepLearningSettings(BaseModel):
     """Hyper-parameters of the Keras candidate (``CC_DL__*``, e.g. ``CC_DL__MAX_EPOCHS``)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = GROUP_CONFIG
 
     hidden_units: tuple[int, ...] = (128, 64)
     dropout: float = Field(default=0.2, ge=0, lt=1)
@@ -225,7 +229,7 @@ class DeepLearningSettings(BaseModel):
 class GpuScheduling(BaseModel):
     """Where and with what the GPU task runs (``CC_GPU__*``), fixed when compiling."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = GROUP_CONFIG
 
     accelerator: str = "nvidia.com/gpu"
     """The extended resource the NVIDIA device plugin advertises."""
@@ -246,7 +250,7 @@ class ImageSettings(BaseModel):
     """The container images the pipelines and the InferenceService run (``CC_IMAGES__*``),
     fixed when compiling; CI pins them to the digests it built."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = GROUP_CONFIG
 
     components: str | None = None
     """Image of every CPU component; default ``registry.example.com/...:<version>``."""
@@ -262,7 +266,7 @@ class RunMetadata(BaseModel):
     used (the git checkout, the login name) or recorded as unknown.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = GROUP_CONFIG
 
     code_version: str | None = None
     image: str | None = None
@@ -275,7 +279,11 @@ class Settings(BaseSettings):
     """Everything configurable, validated once where the program starts."""
 
     model_config = SettingsConfigDict(
-        env_prefix="CC_", env_nested_delimiter="__", frozen=True, extra="forbid"
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=NESTED,
+        frozen=True,
+        extra="forbid",
+        use_attribute_docstrings=True,
     )
 
     database_url: str = "sqlite:///var/master_data.db"
@@ -410,6 +418,33 @@ def _leaf_keys(model: type[BaseModel], prefix: str) -> Iterable[str]:
             yield from _leaf_keys(kind, f"{prefix}{name.upper()}{NESTED}")
         else:
             yield f"{prefix}{name.upper()}"
+
+
+def reference() -> list[tuple[str, str, str]]:
+    """(key, default, description) of every setting, in the tree's order: the reference
+    table of docs/configuration.md."""
+    rows: list[tuple[str, str, str]] = []
+
+    def walk(model: type[BaseModel], prefix: str, defaults: dict[str, Any]) -> None:
+        for name, info in model.model_fields.items():
+            kind = info.annotation
+            key = f"{prefix}{name.upper()}"
+            if isinstance(kind, type) and issubclass(kind, BaseModel):
+                walk(kind, key + NESTED, defaults[name])
+                continue
+            value = defaults[name]
+            shown = (
+                "(unset)"
+                if value is None
+                else json.dumps(value)
+                if not isinstance(value, str)
+                else value
+            )
+            text = " ".join((info.description or "").split())
+            rows.append((key, "(secret)" if key in SECRET_KEYS and value is None else shown, text))
+
+    walk(Settings, ENV_PREFIX, ExplicitSettings().model_dump(mode="json"))
+    return rows
 
 
 def environment_keys(*, secrets: bool = True) -> tuple[str, ...]:

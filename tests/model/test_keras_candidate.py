@@ -25,9 +25,9 @@ from customer_classifier.features.build import FEATURE_NAMES
 from customer_classifier.jobs.train import load_candidate, train_dl_candidate
 from customer_classifier.models.keras_tabular import NETWORK_FILE, KerasTabularModel
 from customer_classifier.registry import CHAMPION, LocalModelStore, ModelBundle
-from customer_classifier.settings import Settings
+from customer_classifier.settings import DeepLearningSettings, Settings
 from customer_classifier.training.heuristic import HeuristicRules
-from customer_classifier.training.keras_mlp import DeepLearningSettings, KerasMLPClassifier
+from customer_classifier.training.keras_mlp import KerasMLPClassifier
 
 pytestmark = pytest.mark.slow
 MAX_EPOCHS = 20
