@@ -93,9 +93,13 @@ class S3Settings(BaseModel):
     endpoint: str | None = None
     """``http://host:port`` or ``https://host:port`` of the S3 API (MinIO: port 9000)."""
     region: str = "us-east-1"
+    """Region of the bucket (``AWS_REGION``); MinIO and SeaweedFS accept any."""
     access_key: SecretStr | None = None
+    """Access key id, from a Secret (``AWS_ACCESS_KEY_ID``); unset: anonymous or IRSA."""
     secret_key: SecretStr | None = None
+    """Secret access key, from a Secret (``AWS_SECRET_ACCESS_KEY``)."""
     session_token: SecretStr | None = None
+    """Session token of temporary credentials (``AWS_SESSION_TOKEN``)."""
     verify_tls: bool = True
     """Check the server's certificate on ``https://`` endpoints."""
     ca_bundle: Path | None = None
@@ -105,6 +109,7 @@ class S3Settings(BaseModel):
     backoff_s: float = Field(default=0.5, ge=0.0, le=60.0)
     """Wait before the second try; doubled before each further one (at most 8 s)."""
     connect_timeout_s: float = Field(default=5.0, gt=0.0, le=300.0)
+    """Longest wait for a connection to the S3 endpoint."""
     read_timeout_s: float = Field(default=60.0, gt=0.0, le=3600.0)
     """Longest wait for the server's answer to one request (a slow store is retried)."""
 
@@ -164,6 +169,7 @@ class ServingSettings(BaseModel):
     """``shadow``: the challenger scores every batch on the side and never answers;
     ``canary``: it answers for ``canary_percent`` of customers (sticky by customer_id)."""
     canary_percent: float = Field(default=0.0, ge=0.0, le=100.0)
+    """Share of customers (0-100) the canary challenger answers for."""
     max_batch_rows: int = Field(default=512, ge=1, le=100_000)
     """Most rows the micro-batcher hands to the model in one call."""
     max_wait_ms: float = Field(default=3.0, ge=0.0, le=100.0)
@@ -203,24 +209,34 @@ class DeepLearningSettings(BaseModel):
     model_config = GROUP_CONFIG
 
     hidden_units: tuple[int, ...] = (128, 64)
+    """Widths of the dense layers, as a JSON list (``[128, 64]``)."""
     dropout: float = Field(default=0.2, ge=0, lt=1)
+    """Dropout after each dense layer."""
     embedding_dim: int = Field(default=8, ge=1, le=64)
     """Largest embedding width; a field with few categories gets fewer dimensions."""
     learning_rate: float = Field(default=2e-3, gt=0, le=1)
+    """Adam's learning rate."""
     max_epochs: int = Field(default=40, ge=1, le=1000)
+    """Most passes over the training window (early stopping usually ends sooner)."""
     patience: int = Field(default=5, ge=1)
     """Epochs without a better validation PR AUC before training stops."""
     batch_size_cpu: int = Field(default=512, ge=32)
+    """Rows per batch on a CPU."""
     batch_size_per_gpu: int = Field(default=8192, ge=32)
+    """Rows per batch and GPU (the global batch grows with the replicas)."""
     min_steps_per_epoch: int = Field(default=16, ge=1)
+    """Fewest batches per epoch: a small window gets smaller batches, not one step."""
     steps_per_execution: int = Field(default=0, ge=0)
     """Batches per call into the compiled step; 0 chooses (up to 32, 1 on PyTorch)."""
     class_weight: Literal["balanced", "none"] = "balanced"
+    """``balanced`` weighs both labels alike; ``none`` uses the data's own mix."""
     mixed_precision: Literal["auto", "on", "off"] = "auto"
     """auto: mixed_float16 on a GPU, float32 on a CPU."""
     deterministic: bool = True
     """Deterministic TensorFlow ops (same seed, same weights); costs some GPU speed."""
     strategy: StrategyName = "auto"
+    """``tf.distribute`` strategy; auto: multi-worker under a TF_CONFIG, mirrored on
+    several local GPUs, else one device."""
     tf_config: str = ""
     """The cluster spec of a multi-worker run, which the Training Operator sets as
     ``TF_CONFIG`` on every TFJob worker; empty on one node."""
@@ -234,14 +250,19 @@ class GpuScheduling(BaseModel):
     accelerator: str = "nvidia.com/gpu"
     """The extended resource the NVIDIA device plugin advertises."""
     count: int = Field(default=1, ge=1, le=16)
+    """GPUs the Keras task asks for."""
     node_selector_key: str = "nvidia.com/gpu.present"
     """A node label; ``nvidia.com/gpu.product`` picks a GPU model."""
     node_selector_value: str = "true"
+    """Value of the node label (e.g. a GPU product name)."""
     toleration_key: str = "nvidia.com/gpu"
     """The taint GPU node pools carry so that only GPU work lands on them."""
     toleration_effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+    """Effect of the GPU nodes' taint that the task tolerates."""
     cpu: str = "4"
+    """CPU request of the GPU task (data loading and the input pipeline)."""
     memory: str = "16Gi"
+    """Memory request and limit of the GPU task."""
     shared_memory: str = "4Gi"
     """Size of the in-memory ``emptyDir`` on /dev/shm (the default 64Mi starves loaders)."""
 
@@ -269,8 +290,11 @@ class RunMetadata(BaseModel):
     model_config = GROUP_CONFIG
 
     code_version: str | None = None
+    """The commit the image was built from; default: the checkout's, else the package's."""
     image: str | None = None
+    """The image this task runs in; the pipeline passes it to the register task."""
     pipeline_run_id: str | None = None
+    """The KFP run id; the pipeline passes it to the register task."""
     actor: str | None = None
     """Who moves aliases: recorded in the alias history (CI sets its user)."""
 
