@@ -137,7 +137,7 @@ def print_summary(summary: dict[str, Any]) -> None:
         float(policy.get("min_recall", meta["min_recall"])),
     )
     colour = "green" if verdict.reached else "bold red"
-    console.print(f"[bold]Precision target[/]: [{colour}]{verdict.sentence}[/]")
+    console.print(f"[{colour}]{verdict.sentence}[/]")
     console.print(
         f"[bold]Chosen model[/]: {meta['candidate']} at threshold "
         f"{meta['threshold']:.4f}; registered as {summary['version']} "

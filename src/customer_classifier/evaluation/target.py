@@ -36,8 +36,8 @@ class TargetVerdict:
         if self.reached:
             return f"{wanted}: reached by {', '.join(self.met_by)} (best: {best})"
         return (
-            f"{wanted}: NOT REACHED by any candidate (best: {best}); the chosen threshold "
-            "keeps the required recall at the best precision the data allows"
+            f"{wanted}: NOT REACHED by any candidate (best: {best}); the threshold was "
+            "chosen for the best precision at the required recall on the validation window"
         )
 
     @property
