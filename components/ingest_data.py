@@ -8,14 +8,16 @@ from components.image import COMPONENT_IMAGE
 
 @dsl.component(base_image=COMPONENT_IMAGE, install_kfp_package=False)
 def ingest_data(verification: Input[Artifact], snapshot: Output[Dataset], as_of: str = "") -> str:
-    """Returns the snapshot's content hash; ``verification`` orders this after the gate."""
+    """Returns the snapshot's content hash; ``verification`` (the verify step's result) is
+    recorded in the snapshot's manifest, the evidence the gate checks."""
     import pathlib
 
     from customer_classifier.jobs import ingest_snapshot
     from customer_classifier.settings import load_settings
 
-    del verification
     settings = load_settings(**({"as_of": as_of} if as_of else {}))
-    manifest = ingest_snapshot(settings, pathlib.Path(snapshot.path))
+    manifest = ingest_snapshot(
+        settings, pathlib.Path(snapshot.path), verification=pathlib.Path(verification.path)
+    )
     snapshot.metadata.update({"rows": manifest["rows"], "as_of": manifest["as_of"]})
     return str(manifest["content_hash"])

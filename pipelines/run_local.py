@@ -7,6 +7,7 @@ the cluster runs, in a subprocess of this environment) and prints a short summar
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -92,7 +93,21 @@ def run(pipeline_root: Path) -> dict[str, Any]:
     }
 
 
+def _decision(reports: list[Path], version: str) -> dict[str, Any] | None:
+    """The gate's decision for ``version`` among this run's artifacts."""
+    for path in reports:
+        if path.name == "decision" and (path.parent / "decision_json").is_file():
+            data: dict[str, Any] = json.loads(
+                (path.parent / "decision_json").read_text(encoding="utf-8")
+            )
+            if data.get("version") == version:
+                return data
+    return None
+
+
 def print_summary(summary: dict[str, Any]) -> None:
+    from customer_classifier.evaluation.target import target_verdict
+
     meta, counts = summary["meta"], summary["counts"]
     console.print(
         f"[bold]Rows ingested[/]: {counts['customers']} customers, {counts['sales']} sales"
@@ -115,11 +130,27 @@ def print_summary(summary: dict[str, Any]) -> None:
             f"{c['test']['precision_at_min_recall']:.4f}",
         )
     console.print(table)
+    policy = meta.get("policy") or {}
+    verdict = target_verdict(
+        {name: c["test"]["precision_at_min_recall"] for name, c in meta["candidates"].items()},
+        float(policy.get("precision_target", meta["precision_target"])),
+        float(policy.get("min_recall", meta["min_recall"])),
+    )
+    colour = "green" if verdict.reached else "bold red"
+    console.print(f"[{colour}]{verdict.sentence}[/]")
     console.print(
         f"[bold]Chosen model[/]: {meta['candidate']} at threshold "
         f"{meta['threshold']:.4f}; registered as {summary['version']} "
         f"(champion: {summary['champion']})"
     )
+    decision = _decision(summary["reports"], summary["version"])
+    if decision is not None:
+        verdict_text = "promoted" if decision["promoted"] else "kept as challenger"
+        console.print(f"[bold]Gate[/]: {verdict_text}")
+        for check in decision["checks"]:
+            if check["status"] in {"fail", "warn"}:
+                mark = "red" if check["status"] == "fail" else "yellow"
+                console.print(f"  [{mark}]{check['status']}[/] {check['name']}: {check['detail']}")
     console.print(
         f"[bold]Rows written[/]: {sum(summary['labels'].values())} to "
         f"customer_predictions ({summary['labels'].get('good', 0)} good) by "

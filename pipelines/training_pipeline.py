@@ -7,6 +7,10 @@ by the same rule. Off (the default, and what ``make run`` uses), no GPU is asked
 The two branches each end in their own train and register tasks because a task outside a
 ``dsl.If`` cannot read an artifact made inside it, and ``kfp.local`` cannot pick an
 artifact with ``dsl.OneOf``; the version registered comes out through ``dsl.OneOf``.
+
+``precision_target`` and ``min_recall`` go to the train step, which records them (with
+the promotion margin) as the version's policy, and to the register step, which refuses
+a bundle trained under other terms; the gate then judges under that one policy.
 """
 
 from typing import Any
@@ -44,6 +48,8 @@ def _train_and_register(
             features=features,
             pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
             image=COMPONENT_IMAGE,
+            precision_target=precision_target,
+            min_recall=min_recall,
         )
     )
     register.set_display_name("Register and promote").set_caching_options(False)

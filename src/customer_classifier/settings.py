@@ -297,6 +297,18 @@ class RunMetadata(BaseModel):
     """The KFP run id; the pipeline passes it to the register task."""
     actor: str | None = None
     """Who moves aliases: recorded in the alias history (CI sets its user)."""
+class GateSettings(BaseModel):
+    """How the champion gate treats its non-comparative checks (documented in the README).
+
+    ``precision_target_check``: what a challenger that misses the precision target at the
+    required recall on the test window does to the promotion. ``warn`` (the default) shows
+    it in the decision and promotes anyway when the comparisons pass, since the target is a
+    business wish that the data may not allow; ``block`` keeps such a model challenger.
+    """
+
+    model_config = GROUP_CONFIG
+
+    precision_target_check: Literal["warn", "block"] = "warn"
 
 
 class Settings(BaseSettings):
@@ -322,6 +334,7 @@ class Settings(BaseSettings):
     """A customer is active at an as-of date when they bought within this many days before it."""
     label: LabelRule = LabelRule()
     verification: VerificationThresholds = VerificationThresholds()
+    gate: GateSettings = GateSettings()
     precision_target: float = Field(default=0.80, gt=0, le=1)
     min_recall: float = Field(default=0.30, ge=0, le=1)
     """Required recall: thresholds and champions are compared by precision at this recall."""

@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from sklearn.metrics import precision_recall_curve, roc_curve
 
+from customer_classifier.evaluation.target import target_verdict
 from customer_classifier.reporting import Report
 from customer_classifier.training.train import TrainingOutcome
 
@@ -29,6 +30,12 @@ def write_training_report(
         f"required recall {min_recall:.2f}.",
         "ok",
     )
+    verdict = target_verdict(
+        {r.name: r.test.precision_at_min_recall for r in outcome.results},
+        precision_target,
+        min_recall,
+    )
+    report.paragraph(verdict.sentence, "ok" if verdict.reached else "bad")
     report.table(["", ""], sorted(context.items()))
     report.heading("Candidates (test window, threshold chosen on the validation window)")
     report.table(
@@ -36,7 +43,8 @@ def write_training_report(
             "candidate",
             "cv PR AUC",
             "threshold",
-            "target met",
+            "target met (validation)",
+            "target reached (test)",
             "precision",
             "recall",
             f"precision @ recall>={min_recall:.2f}",
@@ -50,6 +58,7 @@ def write_training_report(
                 "" if r.cv_pr_auc is None else r.cv_pr_auc,
                 r.threshold.threshold,
                 r.threshold.target_met,
+                r.name in verdict.met_by,
                 r.test.precision,
                 r.test.recall,
                 r.test.precision_at_min_recall,

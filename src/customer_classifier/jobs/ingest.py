@@ -12,10 +12,12 @@ import pandas as pd
 import sqlalchemy as sa
 
 from customer_classifier.data.database import connect, iter_chunks, read_customers
+from customer_classifier.data.evidence import VerificationEvidence, evidence_of, read_verification
 from customer_classifier.errors import DataSourceError
 from customer_classifier.features.aggregates import iter_aggregates
 from customer_classifier.features.build import build_features
 from customer_classifier.features.labels import fetch_labels
+from customer_classifier.jobs.verify import verify_data
 from customer_classifier.settings import Settings
 
 
@@ -40,12 +42,43 @@ def frame_hash(frame: pd.DataFrame) -> str:
     return hashlib.sha256(hashed.tobytes()).hexdigest()
 
 
-def ingest_snapshot(settings: Settings, out_dir: Path) -> dict[str, Any]:
-    """Customers, per-window sales aggregates and label spend, as Parquet plus a manifest."""
+def verification_evidence(
+    settings: Settings, engine: sa.Engine, verification: Path | None, out_dir: Path
+) -> VerificationEvidence:
+    """The verification of the source this snapshot reads, to record in its manifest.
+
+    ``verification`` is the verify step's JSON output (the pipeline passes it). Without
+    it the source is verified now, into ``out_dir/verification``, so that no snapshot
+    goes without the evidence the gate asks for. Blocking findings stop the run there.
+    """
+    if verification is None:
+        evidence = evidence_of(verify_data(settings, out_dir / "verification"))
+    else:
+        evidence = evidence_of(read_verification(verification.read_text(encoding="utf-8")))
+    here = engine.url.render_as_string(hide_password=True)
+    if evidence.database != here:
+        raise DataSourceError(
+            f"the verification result {verification} is of database {evidence.database}, "
+            f"but this snapshot reads {here}: pass the output of the verification step "
+            "that ran on the same database"
+        )
+    return evidence
+
+
+def ingest_snapshot(
+    settings: Settings, out_dir: Path, *, verification: Path | None = None
+) -> dict[str, Any]:
+    """Customers, per-window sales aggregates and label spend, as Parquet plus a manifest.
+
+    The manifest records the verification of the source (see
+    :func:`verification_evidence`); the features manifest and the model bundle carry it
+    on to the gate.
+    """
     engine = connect(settings.database_url)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    evidence = verification_evidence(settings, engine, verification, out_dir)
     reference = settings.as_of or (last_sale_date(engine) + dt.timedelta(days=1))
     dates = training_dates(reference, settings.label.horizon_days)
-    out_dir.mkdir(parents=True, exist_ok=True)
     customers = read_customers(engine)
     if customers.empty:
         raise DataSourceError("the customers table is empty")
@@ -83,6 +116,7 @@ def ingest_snapshot(settings: Settings, out_dir: Path) -> dict[str, Any]:
         "rows": rows,
         "content_hash": hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest(),
         "label_rule": settings.label.model_dump(),
+        "verification": evidence.to_dict(),
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return manifest

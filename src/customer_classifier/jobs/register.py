@@ -1,35 +1,42 @@
 """Registry step: register the bundle, alias it challenger, and run the champion gate.
 
 The new version is always registered and aliased ``challenger``. It becomes ``champion``
-only when the gate (:mod:`customer_classifier.registry.gate`) passes: it loads back from
-the store with every checksum right, beats the heuristic baseline, and beats the current
-champion by ``CC_PROMOTION_MARGIN`` in precision at the required recall *on the same
-evaluation window*. With this run's features the champion is re-scored on this run's
-test window; without them its recorded figure counts only when it was measured on the
-very same window (same data snapshot, as-of date, label rule and required recall).
+only when the gate (:mod:`customer_classifier.registry.gate`) passes. The gate judges
+under the policy recorded in the bundle when it was trained (precision target, required
+recall, promotion margin), never under this step's environment: the challenger, the
+heuristic baseline and the champion are all taken at that recall on the same window.
+With this run's features all three are re-scored on this run's test window; without
+them the challenger's and the heuristic's recorded figures count (recorded at that very
+recall), and the champion's only when it was measured on the very same window (same
+data snapshot, as-of date, label rule and required recall).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from customer_classifier.data.evidence import VerificationEvidence
 from customer_classifier.errors import AliasConflictError, CustomerClassifierError, RegistryError
 from customer_classifier.evaluation.threshold import precision_at_recall
-from customer_classifier.features.build import FEATURE_SCHEMA
+from customer_classifier.features.build import FEATURE_NAMES, FEATURE_SCHEMA
 from customer_classifier.registry import CHALLENGER, CHAMPION, ModelBundle, load_bundle, open_store
 from customer_classifier.registry.gate import (
     ChampionEvidence,
     GateInputs,
+    GatePolicy,
     decide,
+    gate_checks,
     window_differences,
 )
 from customer_classifier.registry.store import ModelStore, actor
 from customer_classifier.settings import Settings
+from customer_classifier.training.heuristic import HeuristicRules
 
 
 def lineage(metadata: dict[str, Any], extra: dict[str, str] | None = None) -> dict[str, Any]:
@@ -50,7 +57,9 @@ def lineage(metadata: dict[str, Any], extra: dict[str, str] | None = None) -> di
             "precision_target": metadata.get("precision_target"),
             "min_recall": metadata.get("min_recall"),
             "threshold_policy": metadata.get("threshold_policy"),
+            "policy": metadata.get("policy"),
         },
+        "data_verification": metadata.get("data_verification"),
         "metrics": metadata.get("metrics"),
         "evaluation_window": windows,
         "registered_by": actor(),
@@ -121,22 +130,57 @@ def champion_evidence(
     return ChampionEvidence(champion, recorded, "recorded on the same window")
 
 
+def check_policy(policy: GatePolicy, expected: Mapping[str, float]) -> None:
+    """Refuse a bundle trained under other terms than the pipeline run that registers it."""
+    recorded = policy.to_metadata()
+    differs = {
+        name: (recorded[name], float(value))
+        for name, value in expected.items()
+        if abs(recorded[name] - float(value)) > 1e-12
+    }
+    if differs:
+        found = ", ".join(f"{n}={a} (this step was given {b})" for n, (a, b) in differs.items())
+        raise RegistryError(
+            f"the bundle was trained under {found}: the gate compares under the policy "
+            "the version was trained for; register the bundle of this run's train step, or "
+            "give both steps the same parameters"
+        )
+
+
+def baseline_scores(metadata: dict[str, Any], frame: pd.DataFrame) -> np.ndarray:
+    """The heuristic's scores with the parameters it was evaluated with at training.
+
+    It learns nothing, so scoring it again on a window gives the figure training would
+    have recorded there.
+    """
+    params = (metadata.get("candidates", {}).get("heuristic") or {}).get("params") or {}
+    rules = HeuristicRules(**params)
+    scores: np.ndarray = rules.predict_proba(frame[list(FEATURE_NAMES)])[:, 1]
+    return scores
+
+
 def register_model(
     settings: Settings,
     bundle_dir: Path,
     *,
     features_dir: Path | None = None,
     run: dict[str, str] | None = None,
+    expected_policy: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Register the bundle, alias it challenger, and make it champion when the gate passes.
 
-    ``features_dir`` (this run's features) lets the gate re-score the champion on this
-    run's test window; ``run`` may carry ``pipeline_run_id`` and ``image`` for lineage.
+    ``features_dir`` (this run's features) lets the gate re-score the challenger, the
+    heuristic and the champion on this run's test window; ``run`` may carry
+    ``pipeline_run_id`` and ``image`` for lineage; ``expected_policy`` (the pipeline's
+    ``precision_target`` and ``min_recall``) must match the policy the bundle records.
     Returns the version, whether it was promoted, the champion after the step, the
     reasons, and the whole decision (``decision``: JSON-ready; ``markdown``).
     """
     bundle = load_bundle(bundle_dir, check=False)
     metadata = bundle.metadata
+    policy = GatePolicy.from_metadata(metadata)
+    if expected_policy:
+        check_policy(policy, expected_policy)
     given = {"image": settings.run.image, "pipeline_run_id": settings.run.pipeline_run_id}
     metadata["lineage"] = lineage(
         metadata, {**{k: v for k, v in given.items() if v}, **(run or {})}
@@ -147,8 +191,14 @@ def register_model(
     version = store.register(bundle).version
     store.set_alias(CHALLENGER, version, reason="newly trained")
 
-    min_recall = settings.min_recall
+    min_recall = policy.min_recall
     precision = float(metadata["metrics"]["test"]["precision_at_min_recall"])
+    baseline = float(metadata["baseline_metrics"]["test"]["precision_at_min_recall"])
+    basis = "recorded at training on this window"
+    if test is not None:
+        labels = test["label"].to_numpy(dtype=int)
+        baseline = precision_at_recall(labels, baseline_scores(metadata, test), min_recall)
+        basis = "re-scored on this window"
     try:
         loaded = store.load(version)
         scores = _score(loaded, test if test is not None else probe_frame())
@@ -163,16 +213,20 @@ def register_model(
             version=version,
             candidate=str(metadata["candidate"]),
             precision=precision,
-            baseline_precision=float(
-                metadata["baseline_metrics"]["test"]["precision_at_min_recall"]
-            ),
-            min_recall=min_recall,
-            margin=settings.promotion_margin,
+            baseline_precision=baseline,
+            policy=policy,
             evaluation_window=metadata.get("evaluation_window", {}),
             data_snapshot_hash=str(metadata.get("data_snapshot_hash", "")),
+            verification=VerificationEvidence.from_record(metadata.get("data_verification")),
             champion=champion_evidence(store, champion, metadata, test, min_recall),
             loadable=loadable,
-        )
+            basis=basis,
+            candidate_precisions={
+                name: float(c["test"]["precision_at_min_recall"])
+                for name, c in metadata.get("candidates", {}).items()
+            },
+        ),
+        gate_checks(settings.gate),
     )
     if decision.promoted:
         try:
@@ -186,6 +240,7 @@ def register_model(
         "promoted": decision.promoted,
         "champion": decision.champion_after,
         "reasons": decision.reasons,
+        "warnings": decision.warnings,
         "decision": decision.to_dict(),
         "markdown": decision.to_markdown(),
     }

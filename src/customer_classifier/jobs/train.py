@@ -23,6 +23,7 @@ from customer_classifier.evaluation.metrics import roc_points
 from customer_classifier.evaluation.report import write_training_report
 from customer_classifier.models.keras_tabular import KerasTabularModel
 from customer_classifier.registry import ModelBundle, save_bundle
+from customer_classifier.registry.gate import GatePolicy
 from customer_classifier.settings import Settings
 from customer_classifier.training.candidates import Candidate, make_candidates, prefit_candidate
 from customer_classifier.training.train import SPLITS, train_and_select
@@ -167,6 +168,11 @@ def train_models(
         "code_version": code_version(settings.run.code_version),
         "precision_target": settings.precision_target,
         "min_recall": settings.min_recall,
+        # The terms the gate judges this version by, wherever it is registered.
+        "policy": GatePolicy(
+            settings.precision_target, settings.min_recall, settings.promotion_margin
+        ).to_metadata(),
+        "data_verification": manifest.get("verification"),
         "trained_at": dt.datetime.now(dt.UTC).isoformat(),
         **({"framework": chosen.model.info} if isinstance(chosen.model, KerasTabularModel) else {}),
     }

@@ -2,25 +2,69 @@
 
 Pure logic: figures in, a :class:`GateDecision` out. The registry step
 (:mod:`customer_classifier.jobs.register`) gathers the figures (metrics, the champion
-re-scored or its recorded figure, the load check) and moves the aliases.
+and the heuristic re-scored or their recorded figures, the load check) and moves the
+aliases.
 
-A new model becomes champion only when every check passes:
+Every figure is taken under one :class:`GatePolicy`, the one recorded in the
+challenger's metadata when it was trained: its precision target, required recall and
+promotion margin. Challenger, champion and heuristic are compared at that recall on
+that window, whatever the environment of the register step says.
 
-- the data verification passed (the pipeline stops before training otherwise);
-- the registered version loads back from the store with every checksum right and scores;
-- its precision at the required recall beats the heuristic baseline's on the same window;
-- it beats the current champion's by at least the promotion margin, on the same window;
-- fairness: not built yet, reported as not checked (never silently passed).
+The checks are data (:class:`GateCheck`: name, evidence, threshold, blocking or not) in
+:func:`gate_checks`; :func:`decide` runs them in order and promotes only when none
+fails. A failed check that does not block shows as ``warn``. A new check (calibration,
+fairness) is one more entry in that list; ``decide`` does not change.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Status = Literal["pass", "fail", "n/a", "not checked"]
+from customer_classifier.data.evidence import VerificationEvidence
+from customer_classifier.errors import RegistryError
+from customer_classifier.evaluation.target import target_verdict
+from customer_classifier.settings import GateSettings
+
+Status = Literal["pass", "fail", "warn", "n/a", "not checked"]
+Result = Literal["pass", "fail", "n/a", "not checked"]
+"""What a check finds; a failure of a non-blocking check is then reported as ``warn``."""
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """The terms a version is judged by, recorded in its metadata at training time."""
+
+    precision_target: float
+    min_recall: float
+    margin: float
+
+    def to_metadata(self) -> dict[str, float]:
+        return {
+            "precision_target": self.precision_target,
+            "min_recall": self.min_recall,
+            "promotion_margin": self.margin,
+        }
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, Any]) -> GatePolicy:
+        recorded = metadata.get("policy")
+        keys = ("precision_target", "min_recall", "promotion_margin")
+        if not isinstance(recorded, dict) or any(k not in recorded for k in keys):
+            raise RegistryError(
+                f"the bundle's metadata has no complete gate policy (policy: {recorded!r}; "
+                f"needs {', '.join(keys)}): the gate judges a version only under the terms "
+                "it was trained for; retrain it with this version of the training step"
+            )
+        return cls(
+            precision_target=float(recorded["precision_target"]),
+            min_recall=float(recorded["min_recall"]),
+            margin=float(recorded["promotion_margin"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -30,6 +74,8 @@ class Check:
     detail: str
     observed: float | None = None
     required: float | None = None
+    blocking: bool = True
+    """Whether a failure of this check stops the promotion (otherwise it warns)."""
 
 
 @dataclass(frozen=True)
@@ -50,16 +96,45 @@ class GateInputs:
     version: str
     candidate: str
     precision: float
-    """The new model's precision at the required recall on the evaluation window."""
+    """The new model's precision at the policy's recall on the evaluation window."""
     baseline_precision: float
-    """The heuristic baseline's, on the same window."""
-    min_recall: float
-    margin: float
+    """The heuristic baseline's, at the same recall on the same window."""
+    policy: GatePolicy
     evaluation_window: dict[str, Any]
     data_snapshot_hash: str
+    verification: VerificationEvidence | None
+    """The verification of the source the snapshot was read from, as recorded with it."""
     champion: ChampionEvidence | None
     loadable: tuple[bool, str]
     """Whether the registered version loaded back (checksums) and scored, and how it went."""
+    basis: str = "recorded at training"
+    """How ``precision`` and ``baseline_precision`` were obtained."""
+    candidate_precisions: Mapping[str, float] = field(default_factory=dict)
+    """Every candidate's test precision at the policy's recall, recorded at training."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: Result
+    detail: str
+    observed: float | None = None
+    required: float | None = None
+
+
+@dataclass(frozen=True)
+class GateCheck:
+    """One declared check: what it reads, what passes, and whether failing it blocks."""
+
+    name: str
+    evidence: str
+    threshold: str
+    judge: Callable[[GateInputs], Outcome]
+    blocking: bool = True
+
+    def run(self, inputs: GateInputs) -> Check:
+        found = self.judge(inputs)
+        status: Status = "warn" if found.result == "fail" and not self.blocking else found.result
+        return Check(self.name, status, found.detail, found.observed, found.required, self.blocking)
 
 
 @dataclass(frozen=True)
@@ -69,6 +144,7 @@ class GateDecision:
     promoted: bool
     champion_before: str | None
     champion_after: str | None
+    precision_target: float
     min_recall: float
     margin: float
     evaluation_window: dict[str, Any]
@@ -79,6 +155,10 @@ class GateDecision:
     def reasons(self) -> list[str]:
         return [f"{c.name}: {c.status}: {c.detail}" for c in self.checks]
 
+    @property
+    def warnings(self) -> list[str]:
+        return [f"{c.name}: {c.detail}" for c in self.checks if c.status == "warn"]
+
     def with_conflict(self, moved_to: str | None) -> GateDecision:
         """The decision after the promotion lost a race: another run moved the champion."""
         check = Check(
@@ -87,17 +167,12 @@ class GateDecision:
             f"the champion moved to {moved_to!r} while this run compared against "
             f"{self.champion_before!r}; nothing was promoted: re-run the gate",
         )
-        return GateDecision(
-            **{
-                **asdict(self),
-                "checks": [*self.checks, check],
-                "promoted": False,
-                "champion_after": moved_to,
-            }
+        return dataclasses.replace(
+            self, checks=[*self.checks, check], promoted=False, champion_after=moved_to
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "reasons": self.reasons}
+        return {**asdict(self), "reasons": self.reasons, "warnings": self.warnings}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, default=str)
@@ -116,14 +191,27 @@ class GateDecision:
             "",
             f"Compared by precision at recall >= {self.min_recall:.2f} on the test window "
             f"(as of {test.get('as_of', '?')}, {test.get('rows', '?')} customers); "
-            f"promotion margin {self.margin:.4f}.",
+            f"precision target {self.precision_target:.2f}; "
+            f"promotion margin {self.margin:.4f} (the policy recorded with this version).",
             "",
-            "| check | result | detail |",
-            "|---|---|---|",
+            "| check | result | blocks | detail |",
+            "|---|---|---|---|",
         ]
-        marks = {"pass": "pass", "fail": "**FAIL**", "n/a": "n/a", "not checked": "not checked"}
+        marks = {
+            "pass": "pass",
+            "fail": "**FAIL**",
+            "warn": "**warn**",
+            "n/a": "n/a",
+            "not checked": "not checked",
+        }
         for c in self.checks:
-            lines.append(f"| {c.name} | {marks[c.status]} | {c.detail.replace('|', '/')} |")
+            lines.append(
+                f"| {c.name} | {marks[c.status]} | {'yes' if c.blocking else 'no'} "
+                f"| {c.detail.replace('|', '/')} |"
+            )
+        if self.warnings:
+            lines += ["", "Warnings (they do not block the promotion):", ""]
+            lines += [f"- {w}" for w in self.warnings]
         lines += ["", f"Decided at {self.decided_at}."]
         return "\n".join(lines) + "\n"
 
@@ -136,37 +224,157 @@ def window_differences(mine: dict[str, Any], theirs: dict[str, Any]) -> list[str
     """
 
     def conditions(m: dict[str, Any]) -> dict[str, Any]:
+        policy = m.get("policy") or {}
         return {
             "data snapshot": m.get("data_snapshot_hash"),
             "test window": (m.get("evaluation_window") or {}).get("test"),
             "label rule": m.get("label_rule"),
-            "required recall": m.get("min_recall"),
+            "required recall": policy.get("min_recall", m.get("min_recall")),
         }
 
     a, b = conditions(mine), conditions(theirs)
     return [name for name in a if a[name] != b[name]]
 
 
-def decide(inputs: GateInputs) -> GateDecision:
-    """Run every check; promote only when none fails."""
-    checks = [
-        Check(
-            "data verification",
-            "pass",
-            "the verification step passed before this data was ingested "
-            f"(snapshot {inputs.data_snapshot_hash[:12]}); the pipeline stops before "
-            "training otherwise",
-        ),
-        Check("loads from the store", "pass" if inputs.loadable[0] else "fail", inputs.loadable[1]),
-        _beats_baseline(inputs),
-        _beats_champion(inputs),
-        Check(
-            "fairness across segments",
-            "not checked",
-            "segment/fairness evaluation is not built yet; this decision does not consider it",
-        ),
-    ]
-    promoted = not any(c.status == "fail" for c in checks)
+def _verified(inputs: GateInputs) -> Outcome:
+    snapshot = inputs.data_snapshot_hash[:12]
+    found = inputs.verification
+    if found is None:
+        return Outcome(
+            "fail",
+            f"no verification result is recorded with data snapshot {snapshot}: the data "
+            "this model learnt from was never shown to pass verification; run the "
+            "verification step and pass its output to ingest (the pipeline does)",
+        )
+    where = f"{found.database}, profiled at {found.verified_at}"
+    if not found.passed:
+        return Outcome(
+            "fail",
+            f"the verification of {where} failed with {found.blocking} blocking finding(s); "
+            "fix the data and re-run from verification",
+            observed=found.blocking,
+            required=0,
+        )
+    return Outcome(
+        "pass",
+        f"{where}: passed with {found.warnings} warning(s) (profile "
+        f"{found.profile_hash[:12]}, snapshot {snapshot})",
+        observed=found.blocking,
+        required=0,
+    )
+
+
+def _loads(inputs: GateInputs) -> Outcome:
+    return Outcome("pass" if inputs.loadable[0] else "fail", inputs.loadable[1])
+
+
+def _beats_baseline(inputs: GateInputs) -> Outcome:
+    ok = inputs.precision > inputs.baseline_precision
+    return Outcome(
+        "pass" if ok else "fail",
+        f"precision@recall>={inputs.policy.min_recall:.2f} {inputs.precision:.4f} vs heuristic "
+        f"{inputs.baseline_precision:.4f} ({inputs.basis}; must be higher)",
+        observed=inputs.precision,
+        required=inputs.baseline_precision,
+    )
+
+
+def _beats_champion(inputs: GateInputs) -> Outcome:
+    champion = inputs.champion
+    if champion is None:
+        return Outcome("n/a", "no champion yet: the first model only has to beat the heuristic")
+    if champion.precision is None:
+        return Outcome("fail", f"champion {champion.version}: {champion.basis}")
+    required = champion.precision + inputs.policy.margin
+    ok = inputs.precision > champion.precision and inputs.precision >= required - 1e-12
+    return Outcome(
+        "pass" if ok else "fail",
+        f"{inputs.precision:.4f} vs champion {champion.version} {champion.precision:.4f} "
+        f"({champion.basis}); needs at least {required:.4f} and more than the champion",
+        observed=inputs.precision,
+        required=required,
+    )
+
+
+def _meets_target(inputs: GateInputs) -> Outcome:
+    policy = inputs.policy
+    ok = inputs.precision >= policy.precision_target
+    detail = (
+        f"precision@recall>={policy.min_recall:.2f} {inputs.precision:.4f} vs target "
+        f"{policy.precision_target:.2f} ({inputs.basis})"
+    )
+    if not ok:
+        detail += ": the target is not reached at the required recall"
+        verdict = target_verdict(
+            inputs.candidate_precisions, policy.precision_target, policy.min_recall
+        )
+        if inputs.candidate_precisions and not verdict.reached and verdict.best:
+            detail += (
+                f"; no candidate reached it (best: {verdict.best[0]} {verdict.best[1]:.4f}): "
+                "lower the target, or bring features or data that separate better"
+            )
+    return Outcome("pass" if ok else "fail", detail, inputs.precision, policy.precision_target)
+
+
+def _fairness(inputs: GateInputs) -> Outcome:
+    del inputs
+    return Outcome(
+        "not checked",
+        "segment/fairness evaluation is not built yet; this decision does not consider it",
+    )
+
+
+DATA_VERIFICATION = GateCheck(
+    "data verification",
+    evidence="the verification result recorded with the data snapshot",
+    threshold="recorded, and no blocking finding",
+    judge=_verified,
+)
+LOADS_FROM_STORE = GateCheck(
+    "loads from the store",
+    evidence="the registered version loaded back from the store and scored",
+    threshold="every checksum right; one finite score in [0, 1] per record",
+    judge=_loads,
+)
+BEATS_BASELINE = GateCheck(
+    "beats the heuristic baseline",
+    evidence="precision at the required recall, challenger and heuristic, same test window",
+    threshold="strictly higher than the heuristic's",
+    judge=_beats_baseline,
+)
+BEATS_CHAMPION = GateCheck(
+    "beats the champion by the margin",
+    evidence="precision at the required recall, challenger and champion, same test window",
+    threshold="higher than the champion's, and at least the champion's plus the margin",
+    judge=_beats_champion,
+)
+MEETS_TARGET = GateCheck(
+    "meets the precision target on the test window",
+    evidence="the challenger's precision at the required recall on the test window",
+    threshold="at least the precision target",
+    judge=_meets_target,
+    blocking=False,
+)
+FAIRNESS = GateCheck(
+    "fairness across segments",
+    evidence="per-segment figures (not built yet)",
+    threshold="not defined yet",
+    judge=_fairness,
+    blocking=False,
+)
+
+
+def gate_checks(settings: GateSettings | None = None) -> tuple[GateCheck, ...]:
+    """The declared checks, in the order the decision lists them."""
+    settings = settings or GateSettings()
+    target = dataclasses.replace(MEETS_TARGET, blocking=settings.precision_target_check == "block")
+    return (DATA_VERIFICATION, LOADS_FROM_STORE, BEATS_BASELINE, BEATS_CHAMPION, target, FAIRNESS)
+
+
+def decide(inputs: GateInputs, checks: Sequence[GateCheck] | None = None) -> GateDecision:
+    """Run every declared check; promote only when none fails."""
+    results = [check.run(inputs) for check in (gate_checks() if checks is None else checks)]
+    promoted = not any(c.status == "fail" for c in results)
     before = inputs.champion.version if inputs.champion else None
     return GateDecision(
         version=inputs.version,
@@ -174,39 +382,9 @@ def decide(inputs: GateInputs) -> GateDecision:
         promoted=promoted,
         champion_before=before,
         champion_after=inputs.version if promoted else before,
-        min_recall=inputs.min_recall,
-        margin=inputs.margin,
+        precision_target=inputs.policy.precision_target,
+        min_recall=inputs.policy.min_recall,
+        margin=inputs.policy.margin,
         evaluation_window=inputs.evaluation_window,
-        checks=checks,
-    )
-
-
-def _beats_baseline(inputs: GateInputs) -> Check:
-    ok = inputs.precision > inputs.baseline_precision
-    return Check(
-        "beats the heuristic baseline",
-        "pass" if ok else "fail",
-        f"precision@recall>={inputs.min_recall:.2f} {inputs.precision:.4f} vs heuristic "
-        f"{inputs.baseline_precision:.4f} (must be higher)",
-        observed=inputs.precision,
-        required=inputs.baseline_precision,
-    )
-
-
-def _beats_champion(inputs: GateInputs) -> Check:
-    name = "beats the champion by the margin"
-    champion = inputs.champion
-    if champion is None:
-        return Check(name, "n/a", "no champion yet: the first model only has to beat the heuristic")
-    if champion.precision is None:
-        return Check(name, "fail", f"champion {champion.version}: {champion.basis}")
-    required = champion.precision + inputs.margin
-    ok = inputs.precision > champion.precision and inputs.precision >= required - 1e-12
-    return Check(
-        name,
-        "pass" if ok else "fail",
-        f"{inputs.precision:.4f} vs champion {champion.version} {champion.precision:.4f} "
-        f"({champion.basis}); needs at least {required:.4f} and more than the champion",
-        observed=inputs.precision,
-        required=required,
+        checks=results,
     )

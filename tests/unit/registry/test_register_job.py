@@ -1,5 +1,6 @@
 """The registry step with real trained bundles: lineage, re-scoring the champion on this
-run's window, refusing incomparable figures, an unloadable version, a lost race."""
+run's window, refusing incomparable figures, an unloadable version, a lost race, the
+policy taken from the bundle (never from the environment), the verification evidence."""
 
 from __future__ import annotations
 
@@ -8,21 +9,26 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from customer_classifier import jobs
 from customer_classifier.data.database import connect, write_master_data
 from customer_classifier.data.generate import GeneratorConfig, generate
-from customer_classifier.errors import RegistryError
+from customer_classifier.errors import DataSourceError, RegistryError
+from customer_classifier.evaluation.threshold import precision_at_recall
 from customer_classifier.jobs import register as register_job
 from customer_classifier.registry import LocalModelStore, ModelBundle
 from customer_classifier.registry.bundle import METADATA_FILE, MODEL_FILE
 from customer_classifier.registry.store import ModelVersion
-from customer_classifier.settings import ExplicitSettings, Settings
+from customer_classifier.settings import ExplicitSettings, GateSettings, Settings, load_settings
 
 pytestmark = pytest.mark.slow
 DATA = GeneratorConfig(n_customers=3000, seed=4)
 """On this data gradient boosting beats the heuristic, and logistic regression beats it."""
+STRICT = {"min_recall": 0.45, "precision_target": 0.99, "promotion_margin": 0.02}
+"""The policy of the "strict" bundle: another recall, a target no candidate reaches."""
+TARGET = "meets the precision target on the test window"
 
 
 @pytest.fixture(scope="module")
@@ -35,14 +41,16 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         database_url=url, store_uri=str(root / "unused"), work_dir=root / "runs"
     )
     jobs.verify_data(settings, root / "verification")
-    jobs.ingest_snapshot(settings, root / "snapshot")
+    verification = root / "verification" / "verification.json"
+    jobs.ingest_snapshot(settings, root / "snapshot", verification=verification)
     jobs.build_training_frames(settings, root / "snapshot", root / "features")
-    out = {"features": root / "features"}
-    for name, candidates in (
-        ("weaker", ("heuristic", "gradient_boosting")),
-        ("stronger", ("heuristic", "logistic_regression", "gradient_boosting")),
+    out = {"features": root / "features", "verification": verification, "db": root / "master.db"}
+    for name, update in (
+        ("weaker", {"candidates": ("heuristic", "gradient_boosting")}),
+        ("stronger", {"candidates": ("heuristic", "logistic_regression", "gradient_boosting")}),
+        ("strict", {"candidates": ("heuristic", "logistic_regression"), **STRICT}),
     ):
-        run = settings.model_copy(update={"candidates": candidates})
+        run = settings.model_copy(update=update)
         jobs.train_models(run, root / "features", root / name, root / f"{name}.html")
         out[name] = root / name
     return out
@@ -55,6 +63,24 @@ def settings(tmp_path: Path) -> Settings:
 
 def metadata(bundle_dir: Path) -> dict[str, Any]:
     return dict(json.loads((bundle_dir / METADATA_FILE).read_text(encoding="utf-8")))
+
+
+def check(result: dict[str, Any], name: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(c for c in result["decision"]["checks"] if c["name"] == name)
+    return found
+
+
+def with_metadata(bundle_dir: Path, folder: Path, **changes: Any) -> Path:
+    """A copy of a trained bundle whose metadata differs by ``changes`` (None: removed)."""
+    shutil.copytree(bundle_dir, folder)
+    meta = metadata(folder)
+    for key, value in changes.items():
+        if value is None:
+            meta.pop(key, None)
+        else:
+            meta[key] = value
+    (folder / METADATA_FILE).write_text(json.dumps(meta), encoding="utf-8")
+    return folder
 
 
 def test_first_model_promoted_with_lineage(
@@ -166,3 +192,138 @@ def test_a_concurrent_promotion_wins_and_this_one_reports_it(
     store = LocalModelStore(Path(settings.store_uri))
     assert result["champion"] == store.get_alias("champion") != first
     assert "champion unchanged since the comparison: fail" in result["reasons"][-1]
+
+
+def test_the_policy_comes_from_the_bundle_not_the_environment(
+    trained: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Registered by a step whose environment says otherwise, the strict bundle is still
+    judged at its own recall and margin: challenger, heuristic and champion alike."""
+    for name, value in {
+        "CC_DATABASE_URL": "sqlite:///unused.db",
+        "CC_STORE_URI": str(tmp_path / "store"),
+        "CC_MIN_RECALL": "0.2",
+        "CC_PRECISION_TARGET": "0.5",
+        "CC_PROMOTION_MARGIN": "0",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert settings.min_recall == 0.2
+    first = jobs.register_model(settings, trained["weaker"])
+    result = jobs.register_model(settings, trained["strict"], features_dir=trained["features"])
+    meta = metadata(trained["strict"])
+    assert meta["policy"] == STRICT
+    decision = result["decision"]
+    assert (decision["min_recall"], decision["precision_target"], decision["margin"]) == (
+        0.45,
+        0.99,
+        0.02,
+    )
+    assert "recall >= 0.45" in result["markdown"]
+    test = pd.read_parquet(trained["features"] / "test.parquet")
+    labels = test["label"].to_numpy(dtype=int)
+    # The heuristic, re-scored at 0.45 on this window, gives the figure training recorded.
+    baseline = check(result, "beats the heuristic baseline")
+    assert "re-scored on this window" in baseline["detail"]
+    assert baseline["required"] == pytest.approx(
+        meta["baseline_metrics"]["test"]["precision_at_min_recall"]
+    )
+    assert baseline["required"] == pytest.approx(
+        precision_at_recall(labels, register_job.baseline_scores(meta, test), 0.45)
+    )
+    assert baseline["observed"] == pytest.approx(meta["metrics"]["test"]["precision_at_min_recall"])
+    # The champion (trained at 0.3) is re-scored at the challenger's 0.45, plus its margin.
+    store = LocalModelStore(tmp_path / "store")
+    champion_scores = store.load(first["version"]).score(test)
+    champion = check(result, "beats the champion by the margin")
+    assert champion["required"] == pytest.approx(
+        precision_at_recall(labels, champion_scores, 0.45) + 0.02
+    )
+    assert champion["required"] != pytest.approx(
+        precision_at_recall(labels, champion_scores, 0.2) + 0.02
+    )
+
+
+def test_a_bundle_trained_under_other_terms_than_the_pipeline_is_refused(
+    trained: dict[str, Path], settings: Settings
+) -> None:
+    with pytest.raises(RegistryError, match=r"min_recall=0\.45 \(this step was given 0\.3\)"):
+        jobs.register_model(
+            settings,
+            trained["strict"],
+            expected_policy={"precision_target": 0.99, "min_recall": 0.3},
+        )
+    assert LocalModelStore(Path(settings.store_uri)).list_versions() == []
+    same = jobs.register_model(
+        settings, trained["strict"], expected_policy={"precision_target": 0.99, "min_recall": 0.45}
+    )
+    assert same["decision"]["min_recall"] == 0.45
+
+
+def test_a_bundle_without_a_recorded_policy_is_refused(
+    trained: dict[str, Path], settings: Settings, tmp_path: Path
+) -> None:
+    old = with_metadata(trained["weaker"], tmp_path / "old", policy=None)
+    with pytest.raises(RegistryError, match="no complete gate policy"):
+        jobs.register_model(settings, old)
+
+
+def test_an_unreachable_target_warns_or_blocks_as_set(
+    trained: dict[str, Path], settings: Settings
+) -> None:
+    warned = jobs.register_model(settings, trained["strict"])
+    target = check(warned, TARGET)
+    assert target["status"] == "warn"
+    assert target["required"] == 0.99
+    assert "no candidate reached it" in target["detail"]
+    assert warned["promoted"] is True
+    assert warned["warnings"] == [f"{TARGET}: {target['detail']}"]
+    assert "**warn**" in warned["markdown"]
+    blocking = ExplicitSettings(
+        database_url="sqlite:///unused.db",
+        store_uri=settings.store_uri + "-block",
+        gate=GateSettings(precision_target_check="block"),
+    )
+    blocked = jobs.register_model(blocking, trained["strict"])
+    assert check(blocked, TARGET)["status"] == "fail"
+    assert blocked["promoted"] is False
+    assert blocked["champion"] is None
+
+
+def test_verification_evidence_travels_from_the_snapshot_to_the_gate(
+    trained: dict[str, Path], settings: Settings, tmp_path: Path
+) -> None:
+    verification = json.loads(trained["verification"].read_text(encoding="utf-8"))
+    snapshot = json.loads((trained["features"] / "manifest.json").read_text(encoding="utf-8"))
+    recorded = snapshot["verification"]
+    assert recorded["passed"] is True
+    assert recorded["blocking"] == 0
+    assert recorded["warnings"] == sum(f["severity"] == "warning" for f in verification["findings"])
+    assert recorded["verified_at"].startswith(verification["profile"]["profiled_at"][:19])
+    assert len(recorded["profile_hash"]) == 64
+    assert metadata(trained["weaker"])["data_verification"] == recorded
+    result = jobs.register_model(settings, trained["weaker"])
+    verified = check(result, "data verification")
+    assert verified["status"] == "pass"
+    assert recorded["profile_hash"][:12] in verified["detail"]
+    store = LocalModelStore(Path(settings.store_uri))
+    assert store.get(result["version"]).metadata["lineage"]["data_verification"] == recorded
+    # No evidence, or evidence of a failed verification: never promoted.
+    for name, evidence in (
+        ("unverified", None),
+        ("failed", {**recorded, "passed": False, "blocking": 2}),
+    ):
+        bundle = with_metadata(trained["stronger"], tmp_path / name, data_verification=evidence)
+        refused = jobs.register_model(settings, bundle, features_dir=trained["features"])
+        assert check(refused, "data verification")["status"] == "fail", name
+        assert refused["promoted"] is False
+
+
+def test_ingest_refuses_the_verification_of_another_database(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    other = tmp_path / "other.db"
+    shutil.copyfile(trained["db"], other)
+    settings = ExplicitSettings(database_url=f"sqlite:///{other}", work_dir=tmp_path / "runs")
+    with pytest.raises(DataSourceError, match="pass the output of the verification step"):
+        jobs.ingest_snapshot(settings, tmp_path / "snapshot", verification=trained["verification"])
