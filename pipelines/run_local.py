@@ -20,28 +20,6 @@ from rich.table import Table
 console = Console()
 
 
-def _absolute_defaults(root: Path) -> None:
-    """Pin the default locations to absolute paths so every subprocess agrees on them."""
-    os.environ.setdefault("CC_DATABASE_URL", f"sqlite:///{root / 'var' / 'master_data.db'}")
-    os.environ.setdefault("CC_STORE_URI", str(root / "var" / "model_store"))
-    os.environ.setdefault("CC_WORK_DIR", str(root / "var" / "runs"))
-
-
-def _ensure_demo_database() -> None:
-    from customer_classifier.data.database import connect, table_names, write_master_data
-    from customer_classifier.data.generate import generate
-    from customer_classifier.settings import load_settings
-
-    settings = load_settings()
-    if not settings.database_url.startswith("sqlite:///"):
-        return
-    path = Path(settings.database_url.removeprefix("sqlite:///"))
-    if path.exists() and {"customers", "sales"} <= table_names(connect(settings.database_url)):
-        return
-    with console.status(f"generating the demo database {path}"):
-        write_master_data(connect(settings.database_url, create_dir=True), generate())
-
-
 def _reports(pipeline_root: Path, since: float) -> list[Path]:
     found = [p for p in pipeline_root.rglob("*") if p.is_file() and p.stat().st_mtime >= since]
     return sorted(
@@ -54,7 +32,7 @@ def _reports(pipeline_root: Path, since: float) -> list[Path]:
 def run(pipeline_root: Path) -> dict[str, Any]:
     from kfp import local
 
-    from customer_classifier.data.database import connect
+    from customer_classifier.jobs.demo import table_counts
     from customer_classifier.registry import open_store
     from customer_classifier.settings import load_settings
     from pipelines.scoring_pipeline import scoring_pipeline
@@ -71,22 +49,13 @@ def run(pipeline_root: Path) -> dict[str, Any]:
     settings = load_settings()
     store = open_store(settings.store_uri)
     meta = store.get(version).metadata
-    with connect(settings.database_url).connect() as conn:
-        counts = {
-            t: conn.exec_driver_sql(f"SELECT COUNT(*) FROM {t}").scalar_one()
-            for t in ("customers", "sales", settings.predictions_table)
-        }
-        labels: dict[str, int] = dict(
-            conn.exec_driver_sql(
-                f"SELECT label, COUNT(*) FROM {settings.predictions_table} GROUP BY label"
-            ).all()
-        )
+    counts = table_counts(settings)
     return {
         "version": version,
         "champion": store.get_alias("champion"),
         "meta": meta,
         "counts": counts,
-        "labels": labels,
+        "table": settings.predictions_table,
         "scored_by": scored_by,
         "seconds": time.time() - started,
         "reports": _reports(pipeline_root, started),
@@ -107,11 +76,10 @@ def _decision(reports: list[Path], version: str) -> dict[str, Any] | None:
 
 def print_summary(summary: dict[str, Any]) -> None:
     from customer_classifier.evaluation.target import target_verdict
+    from customer_classifier.features.labels import GOOD
 
     meta, counts = summary["meta"], summary["counts"]
-    console.print(
-        f"[bold]Rows ingested[/]: {counts['customers']} customers, {counts['sales']} sales"
-    )
+    console.print(f"[bold]Rows ingested[/]: {counts.customers} customers, {counts.sales} sales")
     table = Table(
         "candidate",
         "threshold",
@@ -152,8 +120,8 @@ def print_summary(summary: dict[str, Any]) -> None:
                 mark = "red" if check["status"] == "fail" else "yellow"
                 console.print(f"  [{mark}]{check['status']}[/] {check['name']}: {check['detail']}")
     console.print(
-        f"[bold]Rows written[/]: {sum(summary['labels'].values())} to "
-        f"customer_predictions ({summary['labels'].get('good', 0)} good) by "
+        f"[bold]Rows written[/]: {counts.predictions} to "
+        f"{summary['table']} ({counts.labels.get(GOOD, 0)} good) by "
         f"{summary['scored_by']}"
     )
     console.print(
@@ -166,16 +134,23 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    from customer_classifier.errors import CustomerClassifierError
+    from customer_classifier.entrypoint import exit_on_user_error
+    from customer_classifier.jobs.demo import ensure_demo_database
+    from customer_classifier.settings import load_settings, pin_local_defaults
 
     root = Path.cwd()
-    _absolute_defaults(root)
+    # Absolute default locations, so that every kfp.local subprocess agrees on them.
+    pin_local_defaults(root / "var")
     try:
-        _ensure_demo_database()
-        summary = run(root / "var" / "local_outputs")
-    except CustomerClassifierError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        return 2
+        with exit_on_user_error(show=lambda message: console.print(f"[red]error:[/] {message}")):
+            settings = load_settings()
+            with console.status("the demo database: generating it if missing"):
+                written = ensure_demo_database(settings)
+            if written is not None:
+                console.print(f"generated the demo database {written}")
+            summary = run(root / "var" / "local_outputs")
+    except SystemExit as exc:
+        return int(exc.code or 0)
     except RuntimeError as exc:  # kfp.local: a task failed; its log is printed above
         console.print(f"[red]error:[/] {exc}")
         return 1

@@ -297,6 +297,8 @@ class RunMetadata(BaseModel):
     """The KFP run id; the pipeline passes it to the register task."""
     actor: str | None = None
     """Who moves aliases: recorded in the alias history (CI sets its user)."""
+
+
 class GateSettings(BaseModel):
     """How the champion gate treats its non-comparative checks (documented in the README).
 
@@ -517,6 +519,16 @@ def describe_unknown(unknown: Mapping[str, str | None]) -> list[str]:
         + (f"; did you mean {guess}?" if guess else "; see `customer-classifier config keys`")
         for name, guess in sorted(unknown.items())
     ]
+
+
+def pin_local_defaults(var: Path) -> None:
+    """Point the default locations at absolute paths under ``var`` for this process and
+    every subprocess it starts (``kfp.local`` runs each task in one, from its own folder);
+    a variable already set wins."""
+    var = var.resolve()
+    os.environ.setdefault("CC_DATABASE_URL", f"sqlite:///{var / 'master_data.db'}")
+    os.environ.setdefault("CC_STORE_URI", str(var / "model_store"))
+    os.environ.setdefault("CC_WORK_DIR", str(var / "runs"))
 
 
 def load_settings(**overrides: object) -> Settings:
