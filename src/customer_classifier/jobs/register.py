@@ -29,12 +29,15 @@ from customer_classifier.registry.gate import (
     decide,
     window_differences,
 )
-from customer_classifier.registry.store import ModelStore, actor
+from customer_classifier.registry.store import ModelStore, default_actor
 from customer_classifier.settings import Settings
 
 
-def lineage(metadata: dict[str, Any], extra: dict[str, str] | None = None) -> dict[str, Any]:
-    """Where a version comes from: data, code, image, run, parameters, metrics, window."""
+def lineage(
+    metadata: dict[str, Any], extra: dict[str, str] | None = None, actor: str | None = None
+) -> dict[str, Any]:
+    """Where a version comes from: data, code, image, run, parameters, metrics, window, and
+    who registered it (``actor``, default: the OS user)."""
     extra = extra or {}
     windows: dict[str, Any] = metadata.get("evaluation_window", {})
     return {
@@ -56,7 +59,7 @@ def lineage(metadata: dict[str, Any], extra: dict[str, str] | None = None) -> di
         },
         "metrics": metadata.get("metrics"),
         "evaluation_window": windows,
-        "registered_by": actor(),
+        "registered_by": default_actor(actor),
     }
 
 
@@ -130,22 +133,25 @@ def register_model(
     *,
     features_dir: Path | None = None,
     run: dict[str, str] | None = None,
+    actor: str | None = None,
 ) -> dict[str, Any]:
     """Register the bundle, alias it challenger, and make it champion when the gate passes.
 
     ``features_dir`` (this run's features) lets the gate re-score the champion on this
-    run's test window; ``run`` may carry ``pipeline_run_id`` and ``image`` for lineage.
+    run's test window; ``run`` may carry ``pipeline_run_id`` and ``image`` for lineage;
+    ``actor`` is recorded as who registered and moved the aliases (default: the OS user).
     Returns the version, whether it was promoted, the champion after the step, the
     reasons, and the whole decision (``decision``: JSON-ready; ``markdown``).
     """
     bundle = load_bundle(bundle_dir, check=False)
     metadata = bundle.metadata
-    metadata["lineage"] = lineage(metadata, run)
+    actor = default_actor(actor)
+    metadata["lineage"] = lineage(metadata, run, actor)
     test = _test_window(features_dir, metadata["data_snapshot_hash"]) if features_dir else None
     store = open_store(settings.store_uri)
     champion = store.get_alias(CHAMPION)
     version = store.register(bundle).version
-    store.set_alias(CHALLENGER, version, reason="newly trained")
+    store.set_alias(CHALLENGER, version, reason="newly trained", actor=actor)
 
     min_recall = settings.min_recall
     precision = float(metadata["metrics"]["test"]["precision_at_min_recall"])
@@ -177,7 +183,11 @@ def register_model(
     if decision.promoted:
         try:
             store.set_alias(
-                CHAMPION, version, expected=champion, reason="gate: " + "; ".join(decision.reasons)
+                CHAMPION,
+                version,
+                expected=champion,
+                reason="gate: " + "; ".join(decision.reasons),
+                actor=actor,
             )
         except AliasConflictError:
             decision = decision.with_conflict(store.get_alias(CHAMPION))

@@ -57,12 +57,12 @@ def metadata(bundle_dir: Path) -> dict[str, Any]:
     return dict(json.loads((bundle_dir / METADATA_FILE).read_text(encoding="utf-8")))
 
 
-def test_first_model_promoted_with_lineage(
-    trained: dict[str, Path], settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("CC_ACTOR", "pipeline")
+def test_first_model_promoted_with_lineage(trained: dict[str, Path], settings: Settings) -> None:
     result = jobs.register_model(
-        settings, trained["weaker"], run={"pipeline_run_id": "run-7", "image": "img@sha256:ab"}
+        settings,
+        trained["weaker"],
+        run={"pipeline_run_id": "run-7", "image": "img@sha256:ab"},
+        actor="pipeline",
     )
     store = LocalModelStore(Path(settings.store_uri))
     assert result["promoted"] is True
@@ -74,6 +74,7 @@ def test_first_model_promoted_with_lineage(
     assert set(lineage["as_of"]) == {"train", "validation", "test"}
     assert lineage["code_version"]
     assert lineage["registered_by"] == "pipeline"
+    assert {h["by"] for h in store.history()} == {"pipeline"}
     assert lineage["parameters"]["candidate"] == "gradient_boosting"
     assert lineage["metrics"]["test"]["precision_at_min_recall"] > 0
     assert "lineage" not in metadata(trained["weaker"])  # the input bundle is left alone
