@@ -12,6 +12,7 @@ import io
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -392,3 +393,34 @@ def test_state_documents_on_s3(store: S3ModelStore, s3_server: S3Server) -> None
     with pytest.raises(RegistryError, match=r"state name '\.\./aliases/x\.json' is not valid"):
         store.write_state("../aliases/x.json", b"{}")
 
+
+def test_verification_keeps_its_reference_on_s3(
+    store: S3ModelStore,
+    s3_server: S3Server,
+    db_copy: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two verification runs in two empty working folders, as two tasks in a cluster."""
+    from customer_classifier import jobs
+    from customer_classifier.jobs.verify import PROFILE_STATE
+    from customer_classifier.settings import ExplicitSettings
+
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+
+    def verify(work: Path) -> Any:
+        settings = ExplicitSettings(
+            database_url=f"sqlite:///{db_copy}", store_uri=store.uri, work_dir=work
+        )
+        return jobs.verify_data(settings, work / "verification")
+
+    first = verify(tmp_path / "task-1")
+    assert store.read_state(PROFILE_STATE) is not None
+    with sqlite3.connect(db_copy) as conn:
+        conn.execute("DELETE FROM sales WHERE sale_id % 3 != 0")
+    second = verify(tmp_path / "task-2")
+    before, after = first.profile.tables["sales"].rows, second.profile.tables["sales"].rows
+    warnings = [f.message for f in second.findings if f.rule == "volume_change"]
+    assert len(warnings) == 1
+    assert f"({before} -> {after})" in warnings[0]
