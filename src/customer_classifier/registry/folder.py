@@ -25,19 +25,19 @@ from customer_classifier.registry.bundle import (
     ModelBundle,
     load_bundle,
     save_bundle,
-    sha256_file,
     verify_checksums,
 )
 from customer_classifier.registry.store import (
-    STATE_FOLDER,
     UNSET,
     ModelVersion,
     check_alias_name,
-    check_state_name,
     conflict,
+    in_registration_order,
     json_bytes,
     move_entry,
+    new_manifest,
     new_version_id,
+    state_key,
     valid_alias_name,
     valid_version_id,
 )
@@ -81,12 +81,7 @@ class LocalModelStore:
         version = new_version_id()
         staging = self.root / "staging" / f"{version}.{uuid.uuid4().hex[:6]}"
         save_bundle(bundle, staging)
-        files = {p.name: sha256_file(p) for p in sorted(staging.iterdir()) if p.is_file()}
-        created = dt.datetime.now(dt.UTC).isoformat()
-        _write_atomic(
-            staging / MANIFEST_FILE,
-            json_bytes({"version": version, "created_at": created, "files": files}),
-        )
+        _write_atomic(staging / MANIFEST_FILE, json_bytes(new_manifest(version, staging)))
         self._versions.mkdir(parents=True, exist_ok=True)
         os.replace(staging, self.version_path(version))  # atomic: whole folder appears at once
         return self.get(version)
@@ -129,7 +124,7 @@ class LocalModelStore:
             for p in sorted(self._versions.iterdir())
             if (p / MANIFEST_FILE).exists()
         ]
-        return sorted(found, key=lambda v: (v.created_at, v.version))
+        return in_registration_order(found)
 
     def get_alias(self, alias: str) -> str | None:
         path = self._aliases / f"{check_alias_name(alias)}.json"
@@ -227,7 +222,7 @@ class LocalModelStore:
         shutil.rmtree(self.root / "staging", ignore_errors=True)
 
     def _state_path(self, name: str) -> Path:
-        return self.root / STATE_FOLDER / check_state_name(name)
+        return self.root / state_key(name)
 
     def read_state(self, name: str) -> bytes | None:
         path = self._state_path(name)

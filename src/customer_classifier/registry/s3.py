@@ -36,20 +36,20 @@ from customer_classifier.registry.bundle import (
     ModelBundle,
     load_bundle,
     save_bundle,
-    sha256_file,
     verify_checksums,
 )
 from customer_classifier.registry.s3_transport import S3Config, S3Transport
 from customer_classifier.registry.store import (
-    STATE_FOLDER,
     UNSET,
     ModelVersion,
     check_alias_name,
-    check_state_name,
     conflict,
+    in_registration_order,
     json_bytes,
     move_entry,
+    new_manifest,
     new_version_id,
+    state_key,
     valid_version_id,
 )
 
@@ -120,7 +120,8 @@ class S3ModelStore:
         version = new_version_id()
         with tempfile.TemporaryDirectory(prefix="cc-register-") as tmp:
             folder = save_bundle(bundle, Path(tmp))
-            files = {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file()}
+            manifest = new_manifest(version, folder)
+            files: dict[str, str] = manifest["files"]
             for name in files:
                 self.transport.put(
                     self._version_key(version, name),
@@ -128,11 +129,6 @@ class S3ModelStore:
                     content_type="application/octet-stream",
                 )
             metadata = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
-        manifest: dict[str, Any] = {
-            "version": version,
-            "created_at": dt.datetime.now(dt.UTC).isoformat(),
-            "files": files,
-        }
         key = self._version_key(version, MANIFEST_FILE)
         if not self.transport.put_if(key, json_bytes(manifest), None):
             existing = self._get_json(key)
@@ -209,7 +205,7 @@ class S3ModelStore:
 
     def list_versions(self) -> list[ModelVersion]:
         found = [self.get(version) for version in self._version_ids()]
-        return sorted(found, key=lambda v: (v.created_at, v.version))
+        return in_registration_order(found)
 
     def delete_version(self, version: str) -> None:
         self.get(version)
@@ -341,7 +337,7 @@ class S3ModelStore:
     # -- state ---------------------------------------------------------------------------
 
     def _state_key(self, name: str) -> str:
-        return self._key(STATE_FOLDER, check_state_name(name))
+        return self._key(state_key(name))
 
     def read_state(self, name: str) -> bytes | None:
         found = self.transport.get(self._state_key(name))

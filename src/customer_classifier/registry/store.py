@@ -21,12 +21,13 @@ import getpass
 import json
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from customer_classifier.errors import AliasConflictError, RegistryError
-from customer_classifier.registry.bundle import ModelBundle
+from customer_classifier.registry.bundle import ModelBundle, sha256_file
 
 UNSET: Any = object()
 """Default of ``expected`` in :meth:`ModelStore.set_alias`: move without a condition."""
@@ -188,6 +189,21 @@ def new_version_id(now: dt.datetime | None = None) -> str:
     """
     now = now or dt.datetime.now(dt.UTC)
     return f"v{now:%Y%m%d%H%M%S}-{now.microsecond:05x}{uuid.uuid4().hex[0]}"
+
+
+def new_manifest(version: str, folder: Path) -> dict[str, Any]:
+    """The manifest of a saved bundle: the sha256 of every file, to be written last."""
+    files = {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file()}
+    return {"version": version, "created_at": dt.datetime.now(dt.UTC).isoformat(), "files": files}
+
+
+def in_registration_order(versions: Iterable[ModelVersion]) -> list[ModelVersion]:
+    return sorted(versions, key=lambda v: (v.created_at, v.version))
+
+
+def state_key(name: str) -> str:
+    """Where the state document ``name`` lives, relative to the store's root."""
+    return f"{STATE_FOLDER}/{check_state_name(name)}"
 
 
 def json_bytes(payload: dict[str, Any]) -> bytes:
