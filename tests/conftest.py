@@ -172,7 +172,7 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, master_db: Path) -> Tr
 
 @dataclass(frozen=True)
 class CopiedRun:
-    """A private copy of the trained run: database, model store and run state."""
+    """A private copy of the trained run: database and model store (run state included)."""
 
     root: Path
     db_path: Path
@@ -189,12 +189,11 @@ class CopiedRun:
 
 @pytest.fixture
 def trained_copy(trained_run: TrainedRun, tmp_path: Path) -> CopiedRun:
-    """Copy the trained run's database, model store and run state into ``tmp_path``."""
+    """Copy the trained run's database and model store (with its state) into ``tmp_path``."""
     root = tmp_path / "copy"
     root.mkdir()
     shutil.copyfile(trained_run.db_path, root / "master.db")
     shutil.copytree(Path(trained_run.settings.store_uri), root / "store")
-    shutil.copytree(trained_run.settings.work_dir, root / "runs")
     return CopiedRun(root=root, db_path=root / "master.db")
 
 

@@ -21,6 +21,7 @@ from customer_classifier import jobs
 from customer_classifier.data.database import connect, write_master_data
 from customer_classifier.data.generate import CORRUPTIONS, Corruption, MasterData, corrupt
 from customer_classifier.errors import DataVerificationError
+from customer_classifier.jobs.verify import PROFILE_STATE
 
 pytestmark = pytest.mark.slow
 PREDICTIONS = "customer_predictions"
@@ -44,13 +45,12 @@ def test_every_corruption_has_an_expectation() -> None:
 def state(copy: Any, table_reader: Callable[[Path, str], pd.DataFrame]) -> dict[str, Any]:
     """Everything a failed run must leave as it was."""
     store = copy.store
-    reference = copy.root / "runs" / "state" / "last_profile.json"
     return {
         "champion": store.get_alias("champion"),
         "challenger": store.get_alias("challenger"),
         "history": store.history(),
         "versions": [v.version for v in store.list_versions()],
-        "reference_profile": reference.read_text(encoding="utf-8"),
+        "reference_profile": store.read_state(PROFILE_STATE),
         "predictions": table_reader(copy.db_path, PREDICTIONS),
     }
 
@@ -71,6 +71,7 @@ def test_corruption_stops_the_run_and_changes_nothing(
 ) -> None:
     before = state(trained_copy, table_reader)
     assert before["champion"] is not None
+    assert before["reference_profile"] is not None
     assert len(before["predictions"]) > 0
     engine = connect(f"sqlite:///{trained_copy.db_path}")
     write_master_data(engine, corrupt(master_data, kind))

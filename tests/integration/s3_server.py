@@ -29,7 +29,7 @@ from typing import NoReturn
 import pytest
 from minio import Minio
 
-from customer_classifier.registry.s3 import S3Config
+from customer_classifier.registry.s3_transport import S3Config
 
 ACCESS_KEY = "cc-test-access"
 SECRET_KEY = "cc-test-secret-0123456789"

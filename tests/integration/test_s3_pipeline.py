@@ -16,6 +16,8 @@ import sqlalchemy as sa
 
 from customer_classifier.data.database import connect
 from customer_classifier.data.generate import GeneratorConfig
+from customer_classifier.data.profile import DataProfile
+from customer_classifier.jobs.verify import PROFILE_STATE
 from customer_classifier.registry import open_store
 from customer_classifier.registry.bundle import MANIFEST_FILE
 from pipelines.scoring_pipeline import scoring_pipeline
@@ -67,3 +69,7 @@ def test_training_and_scoring_on_s3(
         table = pd.read_sql_query(sa.text("SELECT * FROM customer_predictions"), conn)
     assert len(table) > 0
     assert set(table["model_version"]) == {version}
+    # The verification reference is in the bucket, beside the versions, not in a task's folder.
+    reference = store.read_state(PROFILE_STATE)
+    assert reference is not None
+    assert DataProfile.model_validate_json(reference).tables["customers"].rows == 3000

@@ -6,11 +6,13 @@ concurrent promotions, a writer killed mid-upload, and the server stopped mid-ru
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -29,7 +31,9 @@ from customer_classifier.features.build import FEATURE_NAMES
 from customer_classifier.registry import ModelBundle, load_bundle, open_store
 from customer_classifier.registry.bundle import MANIFEST_FILE, METADATA_FILE, MODEL_FILE
 from customer_classifier.registry.ops import collect_garbage, rollback
-from customer_classifier.registry.s3 import S3ModelStore, StoreUnavailableError
+from customer_classifier.registry.s3 import S3ModelStore
+from customer_classifier.registry.s3_transport import StoreUnavailableError
+from customer_classifier.registry.store import default_actor
 from customer_classifier.training.heuristic import HeuristicRules
 from tests.integration.s3_server import BUCKET, S3Server, start_server
 
@@ -190,7 +194,7 @@ def test_the_server_refuses_a_write_from_a_stale_read(store: S3ModelStore) -> No
             self.reads += 1
             return stale if self.reads == 1 else super()._read_alias(alias)
 
-    slow = StaleReader(store._client, store.bucket, store.prefix, store.config)
+    slow = StaleReader(store.transport, store.prefix)
     with pytest.raises(AliasConflictError, match=f"moved to '{v2}'"):
         slow.set_alias("champion", v3, expected=v1)
     assert store.get_alias("champion") == v2
@@ -202,11 +206,11 @@ import os, sys, pathlib
 import numpy as np, pandas as pd
 from customer_classifier.features.build import FEATURE_NAMES
 from customer_classifier.registry import ModelBundle, open_store
-from customer_classifier.registry.s3 import S3ModelStore
+from customer_classifier.registry.s3_transport import S3Transport
 from customer_classifier.training.heuristic import HeuristicRules
 
 ready = pathlib.Path(sys.argv[2])
-put_if = S3ModelStore._put_if
+put_if = S3Transport.put_if
 
 def stall_before_manifest(self, key, data, etag):
     if key.endswith("/MANIFEST.json"):
@@ -215,7 +219,7 @@ def stall_before_manifest(self, key, data, etag):
             pass  # the test kills this process here, as a crash would
     return put_if(self, key, data, etag)
 
-S3ModelStore._put_if = stall_before_manifest
+S3Transport.put_if = stall_before_manifest
 store = open_store(sys.argv[1])
 frame = pd.DataFrame({n: np.zeros(3) for n in FEATURE_NAMES})
 model = HeuristicRules().fit(frame, np.zeros(3))
@@ -255,8 +259,6 @@ def test_a_writer_killed_mid_upload_leaves_nothing_visible(
     assert store.aliases() == {"champion": champion}
     assert [h["to"] for h in store.history()] == [champion]
     # Garbage collection removes the leftovers once they are old enough, nothing else.
-    import datetime as dt
-
     assert collect_garbage(store, 0, incomplete_after=dt.timedelta(hours=1)).incomplete == []
     result = collect_garbage(store, 0, incomplete_after=dt.timedelta(0))
     assert result.incomplete == [crashed]
@@ -352,7 +354,6 @@ def test_cli_promote_history_and_gc_on_s3(
     for key, value in s3_server.env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("CC_STORE_URI", store.uri)
-    monkeypatch.setenv("CC_ACTOR", "release-bot")
     monkeypatch.chdir(tmp_path)
     assert main(["models", "promote", v1, "--reason", "first"]) == 0
     assert main(["models", "promote", v2, "--alias", "prod"]) == 0
@@ -364,9 +365,62 @@ def test_cli_promote_history_and_gc_on_s3(
     assert shown["version"] == v1
     assert shown["aliases"] == ["champion"]
     assert shown["uri"] == f"s3://{BUCKET}/{store.prefix}/versions/{v1}"
+    by = default_actor()  # the CLI names no actor yet
     assert [(h["alias"], h["to"], h["by"]) for h in store.history()] == [
-        ("champion", v1, "release-bot"),
-        ("prod", v2, "release-bot"),
-        ("champion", v2, "release-bot"),
-        ("champion", v1, "release-bot"),
+        ("champion", v1, by),
+        ("prod", v2, by),
+        ("champion", v2, by),
+        ("champion", v1, by),
     ]
+
+
+def test_state_documents_on_s3(store: S3ModelStore, s3_server: S3Server) -> None:
+    assert store.read_state("last_profile.json") is None
+    store.write_state("last_profile.json", b'{"rows": 1}')
+    store.write_state("last_profile.json", b'{"rows": 2}')
+    store.write_state("other.bin", b"\x00\xff")
+    assert store.read_state("last_profile.json") == b'{"rows": 2}'
+    assert store.read_state("other.bin") == b"\x00\xff"
+    assert keys(s3_server, store.prefix) == {"state/last_profile.json", "state/other.bin"}
+    # Another client (another pod) reads what this one wrote.
+    assert open_store(store.uri, s3_server.config()).read_state("other.bin") == b"\x00\xff"
+    # State is neither a version nor an alias, and garbage collection leaves it alone.
+    version = store.register(bundle()).version
+    assert [v.version for v in store.list_versions()] == [version]
+    assert store.aliases() == {}
+    assert collect_garbage(store, 0, incomplete_after=dt.timedelta(0)).incomplete == []
+    assert store.read_state("last_profile.json") == b'{"rows": 2}'
+    with pytest.raises(RegistryError, match=r"state name '\.\./aliases/x\.json' is not valid"):
+        store.write_state("../aliases/x.json", b"{}")
+
+
+def test_verification_keeps_its_reference_on_s3(
+    store: S3ModelStore,
+    s3_server: S3Server,
+    db_copy: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two verification runs in two empty working folders, as two tasks in a cluster."""
+    from customer_classifier import jobs
+    from customer_classifier.jobs.verify import PROFILE_STATE
+    from customer_classifier.settings import ExplicitSettings
+
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+
+    def verify(work: Path) -> Any:
+        settings = ExplicitSettings(
+            database_url=f"sqlite:///{db_copy}", store_uri=store.uri, work_dir=work
+        )
+        return jobs.verify_data(settings, work / "verification")
+
+    first = verify(tmp_path / "task-1")
+    assert store.read_state(PROFILE_STATE) is not None
+    with sqlite3.connect(db_copy) as conn:
+        conn.execute("DELETE FROM sales WHERE sale_id % 3 != 0")
+    second = verify(tmp_path / "task-2")
+    before, after = first.profile.tables["sales"].rows, second.profile.tables["sales"].rows
+    warnings = [f.message for f in second.findings if f.rule == "volume_change"]
+    assert len(warnings) == 1
+    assert f"({before} -> {after})" in warnings[0]

@@ -34,13 +34,16 @@ from customer_classifier.registry.gate import (
     gate_checks,
     window_differences,
 )
-from customer_classifier.registry.store import ModelStore, actor
+from customer_classifier.registry.store import ModelStore, default_actor
 from customer_classifier.settings import Settings
 from customer_classifier.training.heuristic import HeuristicRules
 
 
-def lineage(metadata: dict[str, Any], extra: dict[str, str] | None = None) -> dict[str, Any]:
-    """Where a version comes from: data, code, image, run, parameters, metrics, window."""
+def lineage(
+    metadata: dict[str, Any], extra: dict[str, str] | None = None, actor: str | None = None
+) -> dict[str, Any]:
+    """Where a version comes from: data, code, image, run, parameters, metrics, window, and
+    who registered it (``actor``, default: the OS user)."""
     extra = extra or {}
     windows: dict[str, Any] = metadata.get("evaluation_window", {})
     return {
@@ -62,7 +65,7 @@ def lineage(metadata: dict[str, Any], extra: dict[str, str] | None = None) -> di
         "data_verification": metadata.get("data_verification"),
         "metrics": metadata.get("metrics"),
         "evaluation_window": windows,
-        "registered_by": actor(),
+        "registered_by": default_actor(actor),
     }
 
 
@@ -166,13 +169,16 @@ def register_model(
     features_dir: Path | None = None,
     run: dict[str, str] | None = None,
     expected_policy: Mapping[str, float] | None = None,
+    actor: str | None = None,
 ) -> dict[str, Any]:
     """Register the bundle, alias it challenger, and make it champion when the gate passes.
 
     ``features_dir`` (this run's features) lets the gate re-score the challenger, the
     heuristic and the champion on this run's test window; ``run`` may carry
     ``pipeline_run_id`` and ``image`` for lineage; ``expected_policy`` (the pipeline's
-    ``precision_target`` and ``min_recall``) must match the policy the bundle records.
+    ``precision_target`` and ``min_recall``) must match the policy the bundle records;
+    ``actor`` is recorded as who registered and moved the aliases (default:
+    ``CC_RUN__ACTOR``, else the OS user).
     Returns the version, whether it was promoted, the champion after the step, the
     reasons, and the whole decision (``decision``: JSON-ready; ``markdown``).
     """
@@ -181,15 +187,16 @@ def register_model(
     policy = GatePolicy.from_metadata(metadata)
     if expected_policy:
         check_policy(policy, expected_policy)
+    actor = default_actor(actor or settings.run.actor)
     given = {"image": settings.run.image, "pipeline_run_id": settings.run.pipeline_run_id}
     metadata["lineage"] = lineage(
-        metadata, {**{k: v for k, v in given.items() if v}, **(run or {})}
+        metadata, {**{k: v for k, v in given.items() if v}, **(run or {})}, actor
     )
     test = _test_window(features_dir, metadata["data_snapshot_hash"]) if features_dir else None
     store = open_store(settings.store_uri)
     champion = store.get_alias(CHAMPION)
     version = store.register(bundle).version
-    store.set_alias(CHALLENGER, version, reason="newly trained")
+    store.set_alias(CHALLENGER, version, reason="newly trained", actor=actor)
 
     min_recall = policy.min_recall
     precision = float(metadata["metrics"]["test"]["precision_at_min_recall"])
@@ -231,7 +238,11 @@ def register_model(
     if decision.promoted:
         try:
             store.set_alias(
-                CHAMPION, version, expected=champion, reason="gate: " + "; ".join(decision.reasons)
+                CHAMPION,
+                version,
+                expected=champion,
+                reason="gate: " + "; ".join(decision.reasons),
+                actor=actor,
             )
         except AliasConflictError:
             decision = decision.with_conflict(store.get_alias(CHAMPION))

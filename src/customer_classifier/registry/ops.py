@@ -68,21 +68,29 @@ def compare(store: ModelStore, ref_a: str, ref_b: str) -> Comparison:
     return Comparison(a, b, rows, same_window=not differences, differences=differences)
 
 
-def promote(store: ModelStore, ref: str, alias: str, reason: str) -> dict[str, Any]:
+def promote(
+    store: ModelStore, ref: str, alias: str, reason: str, *, actor: str | None = None
+) -> dict[str, Any]:
     """Move ``alias`` to a version after loading it (checksums) so it can never point at
-    something unloadable; concurrent moves of the alias make this one fail cleanly."""
+    something unloadable; concurrent moves of the alias make this one fail cleanly.
+    ``actor`` is recorded as who moved it (default: the OS user)."""
     check_alias_name(alias)
     version = resolve(store, ref)
     store.load(version)
     current = store.get_alias(alias)
     if current == version:
         return {"alias": alias, "from": current, "to": version, "changed": False}
-    entry = store.set_alias(alias, version, expected=current, reason=reason)
+    entry = store.set_alias(alias, version, expected=current, reason=reason, actor=actor)
     return {**entry, "changed": True}
 
 
 def rollback(
-    store: ModelStore, alias: str, to: str | None = None, reason: str = ""
+    store: ModelStore,
+    alias: str,
+    to: str | None = None,
+    reason: str = "",
+    *,
+    actor: str | None = None,
 ) -> dict[str, Any]:
     """Move ``alias`` back: to ``to``, else to where its latest move came from."""
     check_alias_name(alias)
@@ -98,7 +106,7 @@ def rollback(
             )
         to = str(moves[-1]["from"])
     why = f"rollback from {current}" + (f": {reason}" if reason else "")
-    return promote(store, to, alias, why)
+    return promote(store, to, alias, why, actor=actor)
 
 
 @dataclass(frozen=True)

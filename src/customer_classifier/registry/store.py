@@ -1,52 +1,43 @@
-"""The folder-backed model store and the interface every backend keeps.
+"""The interface every model store backend keeps, and the helpers they share.
 
-Layout (the same under an S3 prefix, so KServe's ``storageUri`` can point at a version)::
+Layout (a folder, or the same under an S3 prefix, so KServe's ``storageUri`` can point
+at a version)::
 
     versions/<version>/model.joblib, model.json, MANIFEST.json   (manifest written last)
     aliases/<alias>.json                                          (moved atomically)
-    aliases/history.jsonl                                         (every alias move)
+    aliases/history...                                            (every alias move)
+    state/<name>                                                  (replaced atomically)
 
 A version folder without its manifest is invisible: a crash mid-write leaves nothing
-that a reader could load. :func:`open_store` picks the backend from the URI: a folder
-here, ``s3://bucket/prefix`` in :mod:`customer_classifier.registry.s3`.
+that a reader could load. The backends (:mod:`customer_classifier.registry.folder`,
+:mod:`customer_classifier.registry.s3`) import this module and nothing above it;
+:func:`customer_classifier.registry.factory.open_store` picks one from the URI.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import fcntl
 import getpass
 import json
-import os
 import re
-import shutil
-import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from customer_classifier.errors import AliasConflictError, ConfigurationError, RegistryError
-from customer_classifier.registry.bundle import (
-    MANIFEST_FILE,
-    ModelBundle,
-    load_bundle,
-    save_bundle,
-    sha256_file,
-    verify_checksums,
-)
+from customer_classifier.errors import AliasConflictError, RegistryError
+from customer_classifier.registry.bundle import ModelBundle, sha256_file
 
-if TYPE_CHECKING:
-    from customer_classifier.registry.s3 import S3Config
-
-_UNSET: Any = object()
+UNSET: Any = object()
+"""Default of ``expected`` in :meth:`ModelStore.set_alias`: move without a condition."""
 CHAMPION, CHALLENGER = "champion", "challenger"
 ENVIRONMENT_ALIASES = ("dev", "test", "prod")
 """Aliases a deployment per environment follows, next to champion and challenger."""
+STATE_FOLDER = "state"
+"""Where state documents live, beside ``versions`` and ``aliases``."""
 _ALIAS_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
-_VERSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 @dataclass(frozen=True)
@@ -86,10 +77,17 @@ class ModelStore(Protocol):
         ...
 
     def set_alias(
-        self, alias: str, version: str, *, expected: str | None = _UNSET, reason: str = ""
+        self,
+        alias: str,
+        version: str,
+        *,
+        expected: str | None = UNSET,
+        reason: str = "",
+        actor: str | None = None,
     ) -> dict[str, Any]:
         """Move ``alias`` to ``version``; with ``expected``, only if it still points there
-        (else :class:`AliasConflictError`). Returns the history entry of the move."""
+        (else :class:`AliasConflictError`). ``actor`` is recorded as who moved it
+        (default: :func:`default_actor`). Returns the history entry of the move."""
         ...
 
     def history(self, alias: str | None = None) -> list[dict[str, Any]]:
@@ -106,9 +104,25 @@ class ModelStore(Protocol):
 
     def discard_incomplete(self, version: str) -> None: ...
 
+    def read_state(self, name: str) -> bytes | None:
+        """The state document ``name`` (see :func:`check_state_name`), or None if unwritten.
+
+        State that must outlive a run (a reference profile) lives here, because a task
+        in a cluster starts with an empty working folder.
+        """
+        ...
+
+    def write_state(self, name: str, data: bytes) -> None:
+        """Replace the state document ``name`` at once: a reader sees the old or the new."""
+        ...
+
+
+def valid_alias_name(alias: str) -> bool:
+    return bool(_ALIAS_NAME.match(alias)) and alias != "history"
+
 
 def check_alias_name(alias: str) -> str:
-    if not _ALIAS_NAME.match(alias) or alias == "history":
+    if not valid_alias_name(alias):
         raise RegistryError(
             f"alias {alias!r} is not valid: use 1 to 63 lower-case letters, digits and '-', "
             f"starting with a letter (for example {CHAMPION}, {CHALLENGER}, prod)"
@@ -118,22 +132,43 @@ def check_alias_name(alias: str) -> str:
 
 def valid_version_id(version: str) -> bool:
     """True for a name that can be a version: no path separators or dot-dot tricks."""
-    return bool(_VERSION_ID.match(version)) and ".." not in version
+    return bool(_PLAIN_NAME.match(version)) and ".." not in version
 
 
-def actor() -> str:
-    """Who moves an alias: ``CC_ACTOR`` (a pipeline run, a CI job), else the OS user."""
-    return os.environ.get("CC_ACTOR") or getpass.getuser()
+def check_state_name(name: str) -> str:
+    """A state document's name is one plain file name: no folders, no dot-dot tricks."""
+    if not _PLAIN_NAME.match(name) or ".." in name:
+        raise RegistryError(
+            f"state name {name!r} is not valid: use 1 to 128 letters, digits, '.', '_' and "
+            "'-', starting with a letter or digit, without '..' (for example last_profile.json)"
+        )
+    return name
 
 
-def move_entry(alias: str, current: str | None, version: str, reason: str) -> dict[str, Any]:
+def default_actor(actor: str | None = None) -> str:
+    """Who moves an alias: ``actor`` when given (a pipeline run, a CI job), else the OS user.
+
+    A container may run under a user id without a passwd entry (OpenShift assigns one);
+    that is recorded as ``unknown`` rather than failing the promotion.
+    """
+    if actor:
+        return actor
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def move_entry(
+    alias: str, current: str | None, version: str, reason: str, actor: str | None
+) -> dict[str, Any]:
     """The history record of one alias move (who/what, when, from, to, why)."""
     return {
         "alias": alias,
         "from": current,
         "to": version,
         "at": dt.datetime.now(dt.UTC).isoformat(),
-        "by": actor(),
+        "by": default_actor(actor),
         "reason": reason,
     }
 
@@ -156,196 +191,21 @@ def new_version_id(now: dt.datetime | None = None) -> str:
     return f"v{now:%Y%m%d%H%M%S}-{now.microsecond:05x}{uuid.uuid4().hex[0]}"
 
 
-def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, indent=2, default=str)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+def new_manifest(version: str, folder: Path) -> dict[str, Any]:
+    """The manifest of a saved bundle: the sha256 of every file, to be written last."""
+    files = {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file()}
+    return {"version": version, "created_at": dt.datetime.now(dt.UTC).isoformat(), "files": files}
 
 
-class LocalModelStore:
-    """A model store in a local (or mounted) folder."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.uri = str(root)
-
-    @property
-    def _versions(self) -> Path:
-        return self.root / "versions"
-
-    @property
-    def _aliases(self) -> Path:
-        return self.root / "aliases"
-
-    def version_path(self, version: str) -> Path:
-        return self._versions / version
-
-    def register(self, bundle: ModelBundle) -> ModelVersion:
-        version = new_version_id()
-        staging = self.root / "staging" / f"{version}.{uuid.uuid4().hex[:6]}"
-        save_bundle(bundle, staging)
-        files = {p.name: sha256_file(p) for p in sorted(staging.iterdir()) if p.is_file()}
-        created = dt.datetime.now(dt.UTC).isoformat()
-        _write_json_atomic(
-            staging / MANIFEST_FILE,
-            {
-                "version": version,
-                "created_at": created,
-                "files": files,
-            },
-        )
-        self._versions.mkdir(parents=True, exist_ok=True)
-        os.replace(staging, self.version_path(version))  # atomic: whole folder appears at once
-        return self.get(version)
-
-    def version_uri(self, version: str) -> str:
-        return str(self.version_path(version))
-
-    def get(self, version: str) -> ModelVersion:
-        folder = self.version_path(version)
-        manifest_path = folder / MANIFEST_FILE
-        if not valid_version_id(version) or not manifest_path.exists():
-            known = ", ".join(v.version for v in self.list_versions()[-5:]) or "none"
-            raise RegistryError(
-                f"model version {version!r} not found in {self.uri} (latest: {known})"
-            )
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        metadata = json.loads((folder / "model.json").read_text(encoding="utf-8"))
-        return ModelVersion(
-            version=version,
-            created_at=manifest["created_at"],
-            files=manifest["files"],
-            metadata=metadata,
-        )
-
-    def load(self, version: str) -> ModelBundle:
-        self.get(version)
-        return load_bundle(self.version_path(version))
-
-    def export(self, version: str, folder: Path) -> Path:
-        self.get(version)
-        shutil.copytree(self.version_path(version), folder, dirs_exist_ok=True)
-        verify_checksums(folder)
-        return folder
-
-    def list_versions(self) -> list[ModelVersion]:
-        if not self._versions.exists():
-            return []
-        found = [
-            self.get(p.name)
-            for p in sorted(self._versions.iterdir())
-            if (p / MANIFEST_FILE).exists()
-        ]
-        return sorted(found, key=lambda v: (v.created_at, v.version))
-
-    def get_alias(self, alias: str) -> str | None:
-        path = self._aliases / f"{check_alias_name(alias)}.json"
-        if not path.exists():
-            return None
-        return str(json.loads(path.read_text(encoding="utf-8"))["version"])
-
-    def aliases(self) -> dict[str, str]:
-        if not self._aliases.exists():
-            return {}
-        found = {}
-        for path in sorted(self._aliases.glob("*.json")):
-            if _ALIAS_NAME.match(path.stem):
-                found[path.stem] = str(json.loads(path.read_text(encoding="utf-8"))["version"])
-        return found
-
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
-        self._aliases.mkdir(parents=True, exist_ok=True)
-        with (self._aliases / ".lock").open("w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-    def set_alias(
-        self, alias: str, version: str, *, expected: str | None = _UNSET, reason: str = ""
-    ) -> dict[str, Any]:
-        """Point ``alias`` at ``version``; with ``expected``, only if it still points there."""
-        check_alias_name(alias)
-        self.get(version)  # refuse to alias something that does not exist
-        with self._lock():
-            current = self.get_alias(alias)
-            if expected is not _UNSET and current != expected:
-                raise conflict(alias, current, expected)
-            entry = move_entry(alias, current, version, reason)
-            _write_json_atomic(
-                self._aliases / f"{alias}.json",
-                {"version": version, "moved_at": entry["at"], "reason": reason},
-            )
-            with (self._aliases / "history.jsonl").open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(entry) + "\n")
-        return entry
-
-    def history(self, alias: str | None = None) -> list[dict[str, Any]]:
-        path = self._aliases / "history.jsonl"
-        if not path.exists():
-            return []
-        entries = [
-            json.loads(line)
-            for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip()
-        ]
-        return [e for e in entries if alias is None or e["alias"] == alias]
-
-    def delete_version(self, version: str) -> None:
-        self.get(version)
-        folder = self.version_path(version)
-        (folder / MANIFEST_FILE).unlink()  # invisible first, then gone
-        shutil.rmtree(folder)
-
-    def incomplete_versions(self, older_than: dt.timedelta) -> list[str]:
-        """Version folders without a manifest, and staging leftovers, older than this."""
-        cutoff = dt.datetime.now(dt.UTC).timestamp() - older_than.total_seconds()
-        found = []
-        for parent in (self._versions, self.root / "staging"):
-            if not parent.exists():
-                continue
-            for path in sorted(parent.iterdir()):
-                if path.is_dir() and not (path / MANIFEST_FILE).exists():
-                    newest = max((p.stat().st_mtime for p in path.rglob("*")), default=0.0)
-                    if max(newest, path.stat().st_mtime) < cutoff:
-                        found.append(f"{parent.name}/{path.name}")
-        return found
-
-    def discard_incomplete(self, version: str) -> None:
-        """Remove one leftover named by :meth:`incomplete_versions`."""
-        parent, _, name = version.partition("/")
-        folder = self.root / parent / name
-        if parent not in {"versions", "staging"} or not valid_version_id(name.split(".")[0]):
-            raise RegistryError(f"{version!r} is not an incomplete version of {self.uri}")
-        if (folder / MANIFEST_FILE).exists():
-            raise RegistryError(f"{version!r} has a manifest: it is a version, not a leftover")
-        shutil.rmtree(folder, ignore_errors=True)
-
-    def discard_staging(self) -> None:
-        """Remove leftovers of crashed registrations (never visible to readers)."""
-        shutil.rmtree(self.root / "staging", ignore_errors=True)
+def in_registration_order(versions: Iterable[ModelVersion]) -> list[ModelVersion]:
+    return sorted(versions, key=lambda v: (v.created_at, v.version))
 
 
-def open_store(uri: str, s3: S3Config | None = None) -> ModelStore:
-    """The store at ``uri``: ``s3://bucket/prefix`` (MinIO, SeaweedFS, AWS S3), else a folder.
+def state_key(name: str) -> str:
+    """Where the state document ``name`` lives, relative to the store's root."""
+    return f"{STATE_FOLDER}/{check_state_name(name)}"
 
-    For S3 the endpoint, region, TLS and credentials come from ``s3`` or, when it is not
-    given, from the environment (``CC_S3_*``; see :class:`S3Config`).
-    """
-    if "://" in uri:
-        scheme = uri.split("://", 1)[0]
-        if scheme != "s3":
-            raise ConfigurationError(
-                f"CC_STORE_URI {uri!r}: scheme {scheme!r} is not supported; "
-                "use s3://bucket/prefix for MinIO/S3, or a folder path"
-            )
-        from customer_classifier.registry.s3 import S3ModelStore
 
-        return S3ModelStore.from_uri(uri, s3)
-    return LocalModelStore(Path(uri))
+def json_bytes(payload: dict[str, Any]) -> bytes:
+    """The one JSON encoding of manifests, alias documents and history entries."""
+    return json.dumps(payload, indent=2, default=str).encode("utf-8")

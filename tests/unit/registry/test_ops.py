@@ -20,7 +20,7 @@ from customer_classifier.features.build import FEATURE_NAMES
 from customer_classifier.registry import LocalModelStore, ModelBundle
 from customer_classifier.registry.bundle import MODEL_FILE
 from customer_classifier.registry.ops import collect_garbage, compare, promote, resolve, rollback
-from customer_classifier.registry.store import new_version_id
+from customer_classifier.registry.store import default_actor, new_version_id
 from customer_classifier.training.heuristic import HeuristicRules
 
 WINDOW = {"test": {"as_of": "2026-04-02", "rows": 100}}
@@ -111,6 +111,22 @@ def test_rollback_goes_to_the_previous_version(store: LocalModelStore) -> None:
     assert [h["to"] for h in store.history("champion")] == [v1, v2, v1, v3]
 
 
+def test_the_caller_names_who_moved_an_alias(store: LocalModelStore) -> None:
+    v1, v2 = store.register(bundle()).version, store.register(bundle()).version
+    promote(store, v1, "champion", "first", actor="release-bot")
+    promote(store, v2, "champion", "better", actor="ops-oncall")
+    rollback(store, "champion", reason="incident", actor="ops-oncall")
+    store.set_alias("prod", v1, reason="no actor given")
+    assert [(h["alias"], h["by"]) for h in store.history()] == [
+        ("champion", "release-bot"),
+        ("champion", "ops-oncall"),
+        ("champion", "ops-oncall"),
+        ("prod", default_actor()),
+    ]
+    assert default_actor()
+    assert default_actor("ci") == "ci"
+
+
 def test_environment_aliases_and_bad_names(store: LocalModelStore) -> None:
     v1 = store.register(bundle()).version
     for env in ("dev", "test", "prod"):
@@ -164,7 +180,6 @@ def cli_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> LocalModelStor
         if name.startswith("CC_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CC_ACTOR", "ops-oncall")
     return LocalModelStore(tmp_path / "var" / "model_store")
 
 
@@ -194,7 +209,7 @@ def test_cli_promote_rollback_history_compare_gc(
     moves = json.loads(out)
     assert code == 0
     assert [m["to"] for m in moves] == [v1, v2, v1]
-    assert {m["by"] for m in moves} == {"ops-oncall"}
+    assert {m["by"] for m in moves} == {default_actor()}  # the CLI names no actor yet
     assert moves[-1]["reason"].startswith(f"rollback from {v2}")
 
     code, out, _ = run(capsys, "models", "list")

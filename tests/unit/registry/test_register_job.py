@@ -88,7 +88,10 @@ def test_first_model_promoted_with_lineage(
 ) -> None:
     monkeypatch.setenv("CC_ACTOR", "pipeline")
     result = jobs.register_model(
-        settings, trained["weaker"], run={"pipeline_run_id": "run-7", "image": "img@sha256:ab"}
+        settings,
+        trained["weaker"],
+        run={"pipeline_run_id": "run-7", "image": "img@sha256:ab"},
+        actor="pipeline",
     )
     store = LocalModelStore(Path(settings.store_uri))
     assert result["promoted"] is True
@@ -100,6 +103,7 @@ def test_first_model_promoted_with_lineage(
     assert set(lineage["as_of"]) == {"train", "validation", "test"}
     assert lineage["code_version"]
     assert lineage["registered_by"] == "pipeline"
+    assert {h["by"] for h in store.history()} == {"pipeline"}
     assert lineage["parameters"]["candidate"] == "gradient_boosting"
     assert lineage["metrics"]["test"]["precision_at_min_recall"] > 0
     assert "lineage" not in metadata(trained["weaker"])  # the input bundle is left alone

@@ -14,7 +14,8 @@ from pydantic import ValidationError
 
 from customer_classifier.errors import ConfigurationError
 from customer_classifier.registry import open_store
-from customer_classifier.registry.s3 import S3Config, StoreUnavailableError, parse_s3_uri
+from customer_classifier.registry.s3 import parse_s3_uri
+from customer_classifier.registry.s3_transport import S3Config, StoreUnavailableError
 
 
 @pytest.fixture(autouse=True)

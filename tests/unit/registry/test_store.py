@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -159,3 +160,56 @@ def test_discarding_staging_leaves_versions_alone(store: LocalModelStore) -> Non
     store.discard_staging()
     assert not leftover.exists()
     assert store.load(version).threshold == 0.5
+
+
+def test_state_documents_round_trip_and_replace(store: LocalModelStore) -> None:
+    assert store.read_state("last_profile.json") is None
+    store.write_state("last_profile.json", b'{"rows": 1}')
+    store.write_state("other.bin", b"\x00\xff")
+    assert store.read_state("last_profile.json") == b'{"rows": 1}'
+    store.write_state("last_profile.json", b'{"rows": 2}')
+    assert store.read_state("last_profile.json") == b'{"rows": 2}'
+    assert store.read_state("other.bin") == b"\x00\xff"
+    # Under state/ in the store's root, with no temporary file left beside them.
+    assert sorted(p.name for p in (store.root / "state").iterdir()) == [
+        "last_profile.json",
+        "other.bin",
+    ]
+
+
+def test_state_beside_versions_is_never_a_version_or_an_alias(store: LocalModelStore) -> None:
+    from customer_classifier.registry.ops import collect_garbage
+
+    version = store.register(bundle()).version
+    store.write_state("last_profile.json", b"{}")
+    assert [v.version for v in store.list_versions()] == [version]
+    assert store.aliases() == {}
+    collect_garbage(store, 0)
+    assert store.read_state("last_profile.json") == b"{}"
+
+
+def test_a_failed_state_write_keeps_the_old_document(
+    store: LocalModelStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.write_state("last_profile.json", b"old")
+
+    def disk_full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("os.fsync", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        store.write_state("last_profile.json", b"new and half written")
+    monkeypatch.undo()
+    assert store.read_state("last_profile.json") == b"old"
+    assert [p.name for p in (store.root / "state").iterdir()] == ["last_profile.json"]
+
+
+@pytest.mark.parametrize("name", ["../aliases/champion.json", "a/b", "", ".hidden", "x..y"])
+def test_a_state_name_that_is_not_one_plain_file_is_refused(
+    store: LocalModelStore, name: str
+) -> None:
+    with pytest.raises(RegistryError, match=rf"state name '{re.escape(name)}' is not valid"):
+        store.write_state(name, b"x")
+    with pytest.raises(RegistryError, match="is not valid"):
+        store.read_state(name)
+    assert not (store.root / "aliases").exists()
