@@ -47,7 +47,7 @@ def run(pipeline_root: Path) -> dict[str, Any]:
     version = training_pipeline().output
     scored_by = scoring_pipeline().output
     settings = load_settings()
-    store = open_store(settings.store_uri)
+    store = open_store(settings.store_uri, settings.s3)
     meta = store.get(version).metadata
     counts = table_counts(settings)
     return {

@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,6 +21,9 @@ from rich.table import Table
 
 from customer_classifier.entrypoint import exit_on_user_error
 from customer_classifier.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from customer_classifier.registry import ModelStore
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -48,6 +51,12 @@ _IN_WORK_DIR = "Default: under CC_WORK_DIR (var/runs)."
 def _in_work_dir(settings: Settings, given: Path | None, name: str) -> Path:
     """A path option's value, or its default place under the settings' work folder."""
     return given if given is not None else settings.work_dir / name
+
+
+def _open_store(settings: Settings) -> ModelStore:
+    from customer_classifier.registry import open_store
+
+    return open_store(settings.store_uri, settings.s3)
 
 
 def _print_json(payload: Any) -> None:
@@ -209,9 +218,7 @@ def models_list() -> None:
     """Versions in the store, oldest first, with their test figures and aliases."""
     from rich.table import Column
 
-    from customer_classifier.registry import open_store
-
-    store = open_store(_settings().store_uri)
+    store = _open_store(_settings())
     aliases = store.aliases()
     table = Table(
         Column("version", no_wrap=True),
@@ -238,10 +245,9 @@ def models_list() -> None:
 @models_app.command("show")
 def models_show(version: Annotated[str, typer.Argument(help="Version id or alias.")]) -> None:
     """Lineage, metrics and checksums of one version (or an alias)."""
-    from customer_classifier.registry import open_store
     from customer_classifier.registry.ops import resolve
 
-    store = open_store(_settings().store_uri)
+    store = _open_store(_settings())
     v = store.get(resolve(store, version))
     _print_json(
         {
@@ -263,10 +269,9 @@ def models_compare(
     """Test-window metrics of two versions side by side (a table)."""
     from rich.table import Column
 
-    from customer_classifier.registry import open_store
     from customer_classifier.registry.ops import compare
 
-    result = compare(open_store(_settings().store_uri), a, b)
+    result = compare(_open_store(_settings()), a, b)
     table = Table(
         Column("metric", no_wrap=True),
         "a",
@@ -300,10 +305,10 @@ def models_promote(
     The version is loaded and its checksums checked first; if the alias moves while this
     runs, the promotion fails with a conflict and nothing changes.
     """
-    from customer_classifier.registry import open_store
     from customer_classifier.registry.ops import promote
 
-    _print_json(promote(open_store(_settings().store_uri), version, alias, reason))
+    settings = _settings()
+    _print_json(promote(_open_store(settings), version, alias, reason, actor=settings.run.actor))
 
 
 @models_app.command("rollback")
@@ -315,10 +320,10 @@ def models_rollback(
     reason: Annotated[str, typer.Option(help="Why; kept in the history.")] = "",
 ) -> None:
     """Move an alias back to the version it pointed at before (or to --to)."""
-    from customer_classifier.registry import open_store
     from customer_classifier.registry.ops import rollback
 
-    _print_json(rollback(open_store(_settings().store_uri), alias, to, reason))
+    settings = _settings()
+    _print_json(rollback(_open_store(settings), alias, to, reason, actor=settings.run.actor))
 
 
 @models_app.command("history")
@@ -326,9 +331,8 @@ def models_history(
     alias: Annotated[str | None, typer.Option("--alias", help="Only this alias.")] = None,
 ) -> None:
     """Every alias move, oldest first, as JSON: alias, from, to, at, by, reason."""
-    from customer_classifier.registry import open_store
 
-    _print_json(open_store(_settings().store_uri).history(alias))
+    _print_json(_open_store(_settings()).history(alias))
 
 
 @models_app.command("gc")
@@ -342,11 +346,10 @@ def models_gc(
     """Delete versions no alias points at, beyond the newest --keep, and dead uploads."""
     import datetime as dt
 
-    from customer_classifier.registry import open_store
     from customer_classifier.registry.ops import collect_garbage
 
     result = collect_garbage(
-        open_store(_settings().store_uri),
+        _open_store(_settings()),
         keep,
         incomplete_after=dt.timedelta(minutes=grace_minutes),
         dry_run=dry_run,

@@ -126,21 +126,10 @@ class S3Settings(BaseModel):
             )
         if parts.path.strip("/") or parts.query:
             raise ValueError(
-                f"CC_S3__ENDPOINT {value!r} must not carry a path or query: the bucket and "
-                "prefix belong in CC_STORE_URI (s3://bucket/prefix)"
+                f"CC_S3__ENDPOINT {value!r} must not carry a path; put the bucket and prefix "
+                "in CC_STORE_URI (s3://bucket/prefix)"
             )
-        return value
-
-    @property
-    def secure(self) -> bool:
-        return bool(self.endpoint and self.endpoint.startswith("https://"))
-
-    @property
-    def netloc(self) -> str:
-        """``host:port`` for the S3 client (AWS itself when no endpoint is set)."""
-        if not self.endpoint:
-            return "s3.amazonaws.com"
-        return urllib.parse.urlsplit(self.endpoint).netloc
+        return value.rstrip("/")
 
 
 class ServingSettings(BaseModel):

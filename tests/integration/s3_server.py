@@ -29,7 +29,7 @@ from typing import NoReturn
 import pytest
 from minio import Minio
 
-from customer_classifier.registry.s3_transport import S3Config
+from customer_classifier.settings import S3Settings
 
 ACCESS_KEY = "cc-test-access"
 SECRET_KEY = "cc-test-secret-0123456789"
@@ -86,7 +86,7 @@ class S3Server:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.ports['s3.port']}"
 
-    def config(self, **overrides: object) -> S3Config:
+    def config(self, **overrides: object) -> S3Settings:
         """Store settings for this server: quick retries, so fault tests end fast."""
         values: dict[str, object] = {
             "endpoint": self.endpoint,
@@ -98,18 +98,18 @@ class S3Server:
             "read_timeout_s": 10.0,
             **overrides,
         }
-        return S3Config(**values)  # type: ignore[arg-type]
+        return S3Settings(**values)  # type: ignore[arg-type]
 
     def env(self) -> dict[str, str]:
         """The same settings as environment variables, for subprocesses and the CLI."""
         return {
-            "CC_S3_ENDPOINT": self.endpoint,
-            "CC_S3_ACCESS_KEY": ACCESS_KEY,
-            "CC_S3_SECRET_KEY": SECRET_KEY,
-            "CC_S3_ATTEMPTS": "3",
-            "CC_S3_BACKOFF_S": "0.05",
-            "CC_S3_CONNECT_TIMEOUT_S": "2",
-            "CC_S3_READ_TIMEOUT_S": "10",
+            "CC_S3__ENDPOINT": self.endpoint,
+            "CC_S3__ACCESS_KEY": ACCESS_KEY,
+            "CC_S3__SECRET_KEY": SECRET_KEY,
+            "CC_S3__ATTEMPTS": "3",
+            "CC_S3__BACKOFF_S": "0.05",
+            "CC_S3__CONNECT_TIMEOUT_S": "2",
+            "CC_S3__READ_TIMEOUT_S": "10",
         }
 
     def client(self) -> Minio:

@@ -1,6 +1,6 @@
 """The training and nightly scoring pipelines with the model store on a real S3 server.
 
-The same kfp.local run as ``make run``, with only ``CC_STORE_URI`` and ``CC_S3_*``
+The same kfp.local run as ``make run``, with only ``CC_STORE_URI`` and ``CC_S3__*``
 changed: the register step uploads the version, the gate promotes it, and the scoring
 step downloads the champion (checksums checked) to write the nightly table.
 """

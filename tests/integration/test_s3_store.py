@@ -312,7 +312,7 @@ def test_server_stopped_mid_run_gives_a_clear_error_and_consistent_state(
         message = str(caught.value)
         assert endpoint in message
         assert "after 3 attempts" in message
-        assert "CC_S3_ENDPOINT" in message
+        assert "CC_S3__ENDPOINT" in message
     assert time.monotonic() - started < 30  # bounded: 3 quick attempts each, no hang
 
     # The CLI says the same in one line and exits 2.
@@ -336,7 +336,7 @@ def test_wrong_credentials_and_missing_bucket_are_named(
     s3_server: S3Server, s3_store_uri: str
 ) -> None:
     wrong = open_store(s3_store_uri, s3_server.config(secret_key="not-the-secret"))
-    with pytest.raises(RegistryError, match=r"refused the credentials.*CC_S3_SECRET_KEY"):
+    with pytest.raises(RegistryError, match=r"refused the credentials.*CC_S3__SECRET_KEY"):
         wrong.list_versions()
     missing = open_store("s3://no-such-bucket/x", s3_server.config())
     with pytest.raises(RegistryError, match="bucket 'no-such-bucket' does not exist"):

@@ -193,7 +193,7 @@ def register_model(
         metadata, {**{k: v for k, v in given.items() if v}, **(run or {})}, actor
     )
     test = _test_window(features_dir, metadata["data_snapshot_hash"]) if features_dir else None
-    store = open_store(settings.store_uri)
+    store = open_store(settings.store_uri, settings.s3)
     champion = store.get_alias(CHAMPION)
     version = store.register(bundle).version
     store.set_alias(CHALLENGER, version, reason="newly trained", actor=actor)

@@ -22,7 +22,7 @@ def score_nightly(
 ) -> ScoringSummary:
     """Score every active customer with the champion (or ``version``) and swap the table in."""
     engine = connect(settings.database_url)
-    store = open_store(settings.store_uri)
+    store = open_store(settings.store_uri, settings.s3)
     version = version or store.get_alias(CHAMPION)
     if version is None:
         raise RegistryError(f"no champion in {store.uri}; run training first ('make run')")

@@ -45,7 +45,7 @@ def verify_data(settings: Settings, report_dir: Path) -> VerificationResult:
     """
     engine = connect(settings.database_url)
     profile = profile_database(engine)
-    store = open_store(settings.store_uri)
+    store = open_store(settings.store_uri, settings.s3)
     previous = _reference_profile(store)
     result = verify(profile, settings.verification, previous)
     write_report(result, report_dir / "verification.html", report_dir / "verification.json")

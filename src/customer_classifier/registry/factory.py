@@ -10,14 +10,15 @@ from customer_classifier.registry.folder import LocalModelStore
 from customer_classifier.registry.store import ModelStore
 
 if TYPE_CHECKING:
-    from customer_classifier.registry.s3_transport import S3Config
+    from customer_classifier.settings import S3Settings
 
 
-def open_store(uri: str, s3: S3Config | None = None) -> ModelStore:
+def open_store(uri: str, s3: S3Settings | None = None) -> ModelStore:
     """The store at ``uri``: ``s3://bucket/prefix`` (MinIO, SeaweedFS, AWS S3), else a folder.
 
-    For S3 the endpoint, region, TLS and credentials come from ``s3`` or, when it is not
-    given, from the environment (``CC_S3_*``; see :class:`S3Config`). The S3 backend is
+    For S3 the endpoint, region, TLS and credentials come from ``s3``: the entry point's
+    ``settings.s3`` (``CC_S3__*``, or the AWS names); without it, the defaults (AWS S3,
+    anonymous or the pod's IAM role). The S3 backend is
     imported only then: a folder store never loads the S3 client.
     """
     if "://" in uri:

@@ -38,7 +38,7 @@ from customer_classifier.registry.bundle import (
     save_bundle,
     verify_checksums,
 )
-from customer_classifier.registry.s3_transport import S3Config, S3Transport
+from customer_classifier.registry.s3_transport import S3Transport
 from customer_classifier.registry.store import (
     UNSET,
     ModelVersion,
@@ -52,6 +52,7 @@ from customer_classifier.registry.store import (
     state_key,
     valid_version_id,
 )
+from customer_classifier.settings import S3Settings
 
 
 class AliasBusyError(RegistryError):
@@ -89,9 +90,9 @@ class S3ModelStore:
         self.uri = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
 
     @classmethod
-    def from_uri(cls, uri: str, config: S3Config | None = None) -> S3ModelStore:
+    def from_uri(cls, uri: str, config: S3Settings | None = None) -> S3ModelStore:
         bucket, prefix = parse_s3_uri(uri)
-        return cls(S3Transport(config or S3Config(), bucket), prefix)
+        return cls(S3Transport(config or S3Settings(), bucket), prefix)
 
     def _key(self, *parts: str) -> str:
         return "/".join(p for p in (self.prefix, *parts) if p)

@@ -14,17 +14,15 @@ import logging
 import time
 import urllib.parse
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import certifi
 import urllib3
 from minio import Minio
 from minio.error import InvalidResponseError, S3Error, ServerError
-from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from customer_classifier.errors import ConfigurationError, RegistryError
+from customer_classifier.settings import S3Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -49,83 +47,23 @@ class StoreUnavailableError(RegistryError):
     """The object store did not answer (or answered 5xx) on every attempt."""
 
 
-class S3Config(BaseSettings):
-    """Endpoint, region, TLS, credentials and retry policy of the S3 model store.
-
-    Read from the environment only; in a cluster the credentials come from a Secret.
-    Each variable also has the name that KServe's storage initializer and the AWS tools
-    read, so one Secret serves the pipelines and the InferenceService.
-    """
-
-    model_config = SettingsConfigDict(
-        env_prefix="CC_S3_", frozen=True, extra="forbid", populate_by_name=True
-    )
-
-    endpoint: str | None = Field(
-        default=None, validation_alias=AliasChoices("CC_S3_ENDPOINT", "AWS_ENDPOINT_URL")
-    )
-    """``http://host:port`` or ``https://host:port`` of the S3 API (MinIO: port 9000)."""
-    region: str = Field(
-        default="us-east-1",
-        validation_alias=AliasChoices("CC_S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
-    )
-    access_key: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("CC_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID")
-    )
-    secret_key: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("CC_S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY")
-    )
-    session_token: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("CC_S3_SESSION_TOKEN", "AWS_SESSION_TOKEN")
-    )
-    verify_tls: bool = True
-    """Check the server's certificate on ``https://`` endpoints."""
-    ca_bundle: Path | None = None
-    """PEM file of the CA that signed the server's certificate (a private MinIO's)."""
-    attempts: int = Field(default=4, ge=1, le=20)
-    """Tries per request before giving up with :class:`StoreUnavailableError`."""
-    backoff_s: float = Field(default=0.5, ge=0.0, le=60.0)
-    """Wait before the second try; doubled before each further one (at most 8 s)."""
-    connect_timeout_s: float = Field(default=5.0, gt=0.0, le=300.0)
-    read_timeout_s: float = Field(default=60.0, gt=0.0, le=3600.0)
-    """Longest wait for the server's answer to one request (a slow store is retried)."""
-
-    @field_validator("endpoint")
-    @classmethod
-    def _endpoint_is_a_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urllib.parse.urlsplit(value)
-        if parts.scheme not in {"http", "https"} or not parts.hostname:
-            raise ValueError(
-                f"CC_S3_ENDPOINT {value!r} must be http://HOST:PORT or https://HOST:PORT "
-                "(for example http://minio-service.kubeflow:9000)"
-            )
-        if parts.path.strip("/") or parts.query:
-            raise ValueError(
-                f"CC_S3_ENDPOINT {value!r} must not carry a path; put the bucket and prefix "
-                "in CC_STORE_URI (s3://bucket/prefix)"
-            )
-        return value.rstrip("/")
-
-
-def make_client(config: S3Config) -> Minio:
+def make_client(config: S3Settings) -> Minio:
     """A minio client with our timeouts, TLS settings, and no retries of its own."""
     if config.endpoint is None:
         raise ConfigurationError(
-            "the model store is on S3 (CC_STORE_URI=s3://...) but CC_S3_ENDPOINT is unset; "
+            "the model store is on S3 (CC_STORE_URI=s3://...) but CC_S3__ENDPOINT is unset; "
             "set it to the S3 API URL, for example http://minio-service.kubeflow:9000"
         )
     if (config.access_key is None) != (config.secret_key is None):
         raise ConfigurationError(
-            "set both CC_S3_ACCESS_KEY and CC_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID and "
+            "set both CC_S3__ACCESS_KEY and CC_S3__SECRET_KEY (or AWS_ACCESS_KEY_ID and "
             "AWS_SECRET_ACCESS_KEY), or neither for anonymous access"
         )
     parts = urllib.parse.urlsplit(config.endpoint)
     secure = parts.scheme == "https"
     if config.ca_bundle is not None and not config.ca_bundle.is_file():
         raise ConfigurationError(
-            f"CC_S3_CA_BUNDLE {str(config.ca_bundle)!r} does not exist; point it at the PEM "
+            f"CC_S3__CA_BUNDLE {str(config.ca_bundle)!r} does not exist; point it at the PEM "
             "file of the CA that signed the S3 server's certificate"
         )
     http = urllib3.PoolManager(
@@ -148,9 +86,9 @@ def make_client(config: S3Config) -> Minio:
 
 
 class S3Transport:
-    """Requests to one bucket with the retry policy, timeouts and TLS of an :class:`S3Config`."""
+    """Requests to one bucket with the retry policy, timeouts and TLS of an :class:`S3Settings`."""
 
-    def __init__(self, config: S3Config, bucket: str, client: Minio | None = None) -> None:
+    def __init__(self, config: S3Settings, bucket: str, client: Minio | None = None) -> None:
         self.config = config
         self.bucket = bucket
         self.client = client if client is not None else make_client(config)
@@ -189,7 +127,7 @@ class S3Transport:
             f"model store at {self.endpoint} (bucket {self.bucket!r}) did not answer "
             f"{what} after {self.config.attempts} attempts in "
             f"{time.monotonic() - started:.1f} s: {_short(last)}; check that the S3 server "
-            f"runs and that CC_S3_ENDPOINT={self.endpoint} reaches it, then re-run"
+            f"runs and that CC_S3__ENDPOINT={self.endpoint} reaches it, then re-run"
         ) from last
 
     def _refused(self, what: str, exc: S3Error) -> RegistryError:
@@ -201,7 +139,7 @@ class S3Transport:
         if exc.code in CREDENTIALS:
             return RegistryError(
                 f"{self.endpoint} refused the credentials for bucket {self.bucket!r} ({what}): "
-                f"{exc.code}; check CC_S3_ACCESS_KEY and CC_S3_SECRET_KEY (or "
+                f"{exc.code}; check CC_S3__ACCESS_KEY and CC_S3__SECRET_KEY (or "
                 "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) and the user's policy"
             )
         return RegistryError(

@@ -86,7 +86,7 @@ def with_metadata(bundle_dir: Path, folder: Path, **changes: Any) -> Path:
 def test_first_model_promoted_with_lineage(
     trained: dict[str, Path], settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CC_ACTOR", "pipeline")
+    monkeypatch.setenv("CC_RUN__ACTOR", "pipeline")
     result = jobs.register_model(
         settings,
         trained["weaker"],

@@ -15,7 +15,8 @@ from pydantic import ValidationError
 from customer_classifier.errors import ConfigurationError
 from customer_classifier.registry import open_store
 from customer_classifier.registry.s3 import parse_s3_uri
-from customer_classifier.registry.s3_transport import S3Config, StoreUnavailableError
+from customer_classifier.registry.s3_transport import StoreUnavailableError
+from customer_classifier.settings import S3Settings, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -23,16 +24,16 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
     for name in list(os.environ):
-        if name.startswith(("CC_S3_", "AWS_")):
+        if name.startswith(("CC_S3__", "AWS_")):
             monkeypatch.delenv(name)
 
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CC_S3_ENDPOINT", "https://minio.kubeflow:9000/")
-    monkeypatch.setenv("CC_S3_ACCESS_KEY", "ak")
-    monkeypatch.setenv("CC_S3_SECRET_KEY", "very-secret")
-    monkeypatch.setenv("CC_S3_ATTEMPTS", "2")
-    config = S3Config()
+    monkeypatch.setenv("CC_S3__ENDPOINT", "https://minio.kubeflow:9000/")
+    monkeypatch.setenv("CC_S3__ACCESS_KEY", "ak")
+    monkeypatch.setenv("CC_S3__SECRET_KEY", "very-secret")
+    monkeypatch.setenv("CC_S3__ATTEMPTS", "2")
+    config = load_settings().s3
     assert config.endpoint == "https://minio.kubeflow:9000"
     assert config.attempts == 2
     assert config.secret_key is not None
@@ -47,7 +48,7 @@ def test_aws_names_are_understood_too(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ak")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "sk")
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
-    config = S3Config()
+    config = load_settings().s3
     assert config.endpoint == "http://seaweedfs.kubeflow:8333"
     assert config.region == "eu-west-1"
     assert config.access_key is not None
@@ -64,7 +65,7 @@ def test_aws_names_are_understood_too(monkeypatch: pytest.MonkeyPatch) -> None:
 )
 def test_a_bad_endpoint_is_named(endpoint: str, named: str) -> None:
     with pytest.raises(ValidationError, match=named):
-        S3Config(endpoint=endpoint)
+        S3Settings(endpoint=endpoint)
 
 
 @pytest.mark.parametrize(
@@ -87,22 +88,23 @@ def test_prefix_is_optional() -> None:
 
 
 def test_missing_endpoint_and_half_credentials_are_named() -> None:
-    with pytest.raises(ConfigurationError, match="CC_S3_ENDPOINT is unset"):
+    with pytest.raises(ConfigurationError, match="CC_S3__ENDPOINT is unset"):
         open_store("s3://models/cc")
-    with pytest.raises(ConfigurationError, match="set both CC_S3_ACCESS_KEY and CC_S3_SECRET_KEY"):
-        open_store("s3://models/cc", S3Config(endpoint="http://127.0.0.1:9", access_key="ak"))
+    both = "set both CC_S3__ACCESS_KEY and CC_S3__SECRET_KEY"
+    with pytest.raises(ConfigurationError, match=both):
+        open_store("s3://models/cc", S3Settings(endpoint="http://127.0.0.1:9", access_key="ak"))
     with pytest.raises(ConfigurationError, match="scheme 'gs' is not supported"):
         open_store("gs://models/cc")
 
 
 def test_the_store_uri_is_what_kserve_reads() -> None:
-    store = open_store("s3://models/cc/", S3Config(endpoint="http://127.0.0.1:9"))
+    store = open_store("s3://models/cc/", S3Settings(endpoint="http://127.0.0.1:9"))
     assert store.uri == "s3://models/cc"
     assert store.version_uri("v1") == "s3://models/cc/versions/v1"
 
 
-def quick(endpoint: str) -> S3Config:
-    return S3Config(
+def quick(endpoint: str) -> S3Settings:
+    return S3Settings(
         endpoint=endpoint,
         access_key="ak",
         secret_key="sk",
@@ -126,7 +128,7 @@ def test_an_unreachable_store_fails_after_bounded_retries() -> None:
     assert f"model store at http://127.0.0.1:{port}" in message
     assert "after 3 attempts" in message
     assert "Connection refused" in message
-    assert "CC_S3_ENDPOINT" in message
+    assert "CC_S3__ENDPOINT" in message
 
 
 @pytest.fixture
