@@ -27,11 +27,10 @@ def register_model(
     precision_target: float = 0.8,
     min_recall: float = 0.3,
 ) -> NamedTuple("Registered", [("version", str), ("promoted", bool)]):
-    import json
     import pathlib
     from collections import namedtuple
 
-    from customer_classifier.jobs import register_model as run
+    from customer_classifier.jobs.register import register_model as run
     from customer_classifier.settings import load_settings
 
     result = run(
@@ -41,10 +40,8 @@ def register_model(
         run={"pipeline_run_id": pipeline_run_id, "image": image},
         expected_policy={"precision_target": precision_target, "min_recall": min_recall},
     )
-    pathlib.Path(decision.path).write_text(result["markdown"], encoding="utf-8")
-    pathlib.Path(decision_json.path).write_text(
-        json.dumps(result["decision"], indent=2, default=str), encoding="utf-8"
-    )
-    decision_json.metadata.update({"version": result["version"], "promoted": result["promoted"]})
+    pathlib.Path(decision.path).write_text(result.markdown, encoding="utf-8")
+    pathlib.Path(decision_json.path).write_text(result.decision.to_json(), encoding="utf-8")
+    decision_json.metadata.update({"version": result.version, "promoted": result.promoted})
     registered = namedtuple("Registered", ["version", "promoted"])
-    return registered(result["version"], bool(result["promoted"]))
+    return registered(result.version, result.promoted)

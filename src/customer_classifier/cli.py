@@ -187,7 +187,7 @@ def register(
     ] = None,
 ) -> None:
     """Register a trained bundle; make it champion if it passes the gate."""
-    from customer_classifier.jobs import register_model
+    from customer_classifier.jobs.register import register_model
 
     settings = _settings()
     features_dir = _in_work_dir(settings, features_dir, "features")
@@ -195,7 +195,7 @@ def register(
     result = register_model(
         settings, _in_work_dir(settings, bundle, "bundle"), features_dir=features
     )
-    _print_json({k: v for k, v in result.items() if k not in ("decision", "markdown")})
+    _print_json(result.summary())
 
 
 @app.command("score")

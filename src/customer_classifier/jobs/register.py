@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from customer_classifier.features.build import FEATURE_NAMES, FEATURE_SCHEMA
 from customer_classifier.registry import CHALLENGER, CHAMPION, ModelBundle, load_bundle, open_store
 from customer_classifier.registry.gate import (
     ChampionEvidence,
+    GateDecision,
     GateInputs,
     GatePolicy,
     decide,
@@ -37,6 +39,37 @@ from customer_classifier.registry.gate import (
 from customer_classifier.registry.store import ModelStore, default_actor
 from customer_classifier.settings import Settings
 from customer_classifier.training.heuristic import HeuristicRules
+
+
+@dataclass(frozen=True)
+class RegisterResult:
+    """What the register step did: the version it registered and the gate's decision."""
+
+    version: str
+    decision: GateDecision
+
+    @property
+    def promoted(self) -> bool:
+        return self.decision.promoted
+
+    @property
+    def champion(self) -> str | None:
+        """The champion after the step (this version when promoted)."""
+        return self.decision.champion_after
+
+    @property
+    def markdown(self) -> str:
+        return self.decision.to_markdown()
+
+    def summary(self) -> dict[str, Any]:
+        """The short JSON the CLI prints."""
+        return {
+            "version": self.version,
+            "promoted": self.promoted,
+            "champion": self.champion,
+            "reasons": self.decision.reasons,
+            "warnings": self.decision.warnings,
+        }
 
 
 def lineage(
@@ -170,7 +203,7 @@ def register_model(
     run: dict[str, str] | None = None,
     expected_policy: Mapping[str, float] | None = None,
     actor: str | None = None,
-) -> dict[str, Any]:
+) -> RegisterResult:
     """Register the bundle, alias it challenger, and make it champion when the gate passes.
 
     ``features_dir`` (this run's features) lets the gate re-score the challenger, the
@@ -179,8 +212,7 @@ def register_model(
     ``precision_target`` and ``min_recall``) must match the policy the bundle records;
     ``actor`` is recorded as who registered and moved the aliases (default:
     ``CC_RUN__ACTOR``, else the OS user).
-    Returns the version, whether it was promoted, the champion after the step, the
-    reasons, and the whole decision (``decision``: JSON-ready; ``markdown``).
+    Returns the version and the gate's whole decision (:class:`RegisterResult`).
     """
     bundle = load_bundle(bundle_dir, check=False)
     metadata = bundle.metadata
@@ -246,12 +278,4 @@ def register_model(
             )
         except AliasConflictError:
             decision = decision.with_conflict(store.get_alias(CHAMPION))
-    return {
-        "version": version,
-        "promoted": decision.promoted,
-        "champion": decision.champion_after,
-        "reasons": decision.reasons,
-        "warnings": decision.warnings,
-        "decision": decision.to_dict(),
-        "markdown": decision.to_markdown(),
-    }
+    return RegisterResult(version, decision)

@@ -147,7 +147,7 @@ def serving_data(tmp_path_factory: pytest.TempPathFactory) -> ServingData:
     jobs.build_training_frames(settings, work / "snapshot", work / "features")
     jobs.train_models(settings, work / "features", work / "bundle", work / "training.html")
     registered = jobs.register_model(settings, work / "bundle")
-    assert registered["promoted"], registered
+    assert registered.promoted, registered.decision.reasons
     summary = jobs.score_nightly(settings)
     store = LocalModelStore(root / "store")
     champion = store.get_alias(CHAMPION)

@@ -18,6 +18,7 @@ from customer_classifier.data.generate import GeneratorConfig, generate
 from customer_classifier.errors import DataSourceError, RegistryError
 from customer_classifier.evaluation.threshold import precision_at_recall
 from customer_classifier.jobs import register as register_job
+from customer_classifier.jobs.register import RegisterResult
 from customer_classifier.registry import LocalModelStore, ModelBundle
 from customer_classifier.registry.bundle import METADATA_FILE, MODEL_FILE
 from customer_classifier.registry.store import ModelVersion
@@ -65,8 +66,10 @@ def metadata(bundle_dir: Path) -> dict[str, Any]:
     return dict(json.loads((bundle_dir / METADATA_FILE).read_text(encoding="utf-8")))
 
 
-def check(result: dict[str, Any], name: str) -> dict[str, Any]:
-    found: dict[str, Any] = next(c for c in result["decision"]["checks"] if c["name"] == name)
+def check(result: RegisterResult, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(
+        c for c in result.decision.to_dict()["checks"] if c["name"] == name
+    )
     return found
 
 
@@ -94,9 +97,9 @@ def test_first_model_promoted_with_lineage(
         actor="pipeline",
     )
     store = LocalModelStore(Path(settings.store_uri))
-    assert result["promoted"] is True
-    assert store.get_alias("champion") == store.get_alias("challenger") == result["version"]
-    lineage = store.get(result["version"]).metadata["lineage"]
+    assert result.promoted is True
+    assert store.get_alias("champion") == store.get_alias("challenger") == result.version
+    lineage = store.get(result.version).metadata["lineage"]
     assert lineage["pipeline_run_id"] == "run-7"
     assert lineage["image"] == "img@sha256:ab"
     assert lineage["data_snapshot_hash"] == metadata(trained["weaker"])["data_snapshot_hash"]
@@ -107,8 +110,8 @@ def test_first_model_promoted_with_lineage(
     assert lineage["parameters"]["candidate"] == "gradient_boosting"
     assert lineage["metrics"]["test"]["precision_at_min_recall"] > 0
     assert "lineage" not in metadata(trained["weaker"])  # the input bundle is left alone
-    assert "# Model " in result["markdown"]
-    assert "not built yet" in result["markdown"]
+    assert "# Model " in result.markdown
+    assert "not built yet" in result.markdown
 
 
 def test_champion_is_rescored_on_this_runs_window(
@@ -117,13 +120,15 @@ def test_champion_is_rescored_on_this_runs_window(
     first = jobs.register_model(settings, trained["weaker"])
     second = jobs.register_model(settings, trained["stronger"], features_dir=trained["features"])
     check = next(
-        c for c in second["decision"]["checks"] if c["name"] == "beats the champion by the margin"
+        c
+        for c in second.decision.to_dict()["checks"]
+        if c["name"] == "beats the champion by the margin"
     )
     assert "re-scored on this window" in check["detail"]
     recorded = metadata(trained["weaker"])["metrics"]["test"]["precision_at_min_recall"]
     assert check["required"] == pytest.approx(recorded + settings.promotion_margin)
-    assert second["promoted"] is True
-    assert second["champion"] == second["version"] != first["version"]
+    assert second.promoted is True
+    assert second.champion == second.version != first.version
 
 
 def test_a_champion_from_another_window_needs_the_features(
@@ -134,14 +139,14 @@ def test_a_champion_from_another_window_needs_the_features(
     meta = metadata(other)
     meta["data_snapshot_hash"] = "0" * 64
     (other / METADATA_FILE).write_text(json.dumps(meta), encoding="utf-8")
-    champion = jobs.register_model(settings, other)["version"]
+    champion = jobs.register_model(settings, other).version
     result = jobs.register_model(settings, trained["stronger"])
-    assert result["promoted"] is False
-    assert result["champion"] == champion
-    assert any("another data snapshot" in r and "'features'" in r for r in result["reasons"])
+    assert result.promoted is False
+    assert result.champion == champion
+    assert any("another data snapshot" in r and "'features'" in r for r in result.decision.reasons)
     # With this run's features the champion is re-scored, and the better model wins.
     again = jobs.register_model(settings, trained["stronger"], features_dir=trained["features"])
-    assert again["promoted"] is True
+    assert again.promoted is True
 
 
 def test_features_of_another_run_are_refused(
@@ -168,18 +173,18 @@ def test_an_unloadable_version_stays_challenger(
             path.write_bytes(path.read_bytes()[:-1] + b"\0")
             return registered
 
-    monkeypatch.setattr(register_job, "open_store", lambda uri: CorruptingStore(Path(uri)))
+    monkeypatch.setattr(register_job, "open_store", lambda uri, s3=None: CorruptingStore(Path(uri)))
     result = jobs.register_model(settings, trained["weaker"])
-    assert result["promoted"] is False
-    assert result["champion"] is None
-    assert any("checksum mismatch for model.joblib" in r for r in result["reasons"])
-    assert LocalModelStore(Path(settings.store_uri)).get_alias("challenger") == result["version"]
+    assert result.promoted is False
+    assert result.champion is None
+    assert any("checksum mismatch for model.joblib" in r for r in result.decision.reasons)
+    assert LocalModelStore(Path(settings.store_uri)).get_alias("challenger") == result.version
 
 
 def test_a_concurrent_promotion_wins_and_this_one_reports_it(
     trained: dict[str, Path], settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = jobs.register_model(settings, trained["weaker"])["version"]
+    first = jobs.register_model(settings, trained["weaker"]).version
 
     class RacingStore(LocalModelStore):
         """Another run promotes its model just before this run's promotion lands."""
@@ -190,12 +195,12 @@ def test_a_concurrent_promotion_wins_and_this_one_reports_it(
                 super().set_alias("champion", rival.version, reason="the other run")
             return super().set_alias(alias, version, **kwargs)
 
-    monkeypatch.setattr(register_job, "open_store", lambda uri: RacingStore(Path(uri)))
+    monkeypatch.setattr(register_job, "open_store", lambda uri, s3=None: RacingStore(Path(uri)))
     result = jobs.register_model(settings, trained["stronger"])
-    assert result["promoted"] is False
+    assert result.promoted is False
     store = LocalModelStore(Path(settings.store_uri))
-    assert result["champion"] == store.get_alias("champion") != first
-    assert "champion unchanged since the comparison: fail" in result["reasons"][-1]
+    assert result.champion == store.get_alias("champion") != first
+    assert "champion unchanged since the comparison: fail" in result.decision.reasons[-1]
 
 
 def test_the_policy_comes_from_the_bundle_not_the_environment(
@@ -217,13 +222,13 @@ def test_the_policy_comes_from_the_bundle_not_the_environment(
     result = jobs.register_model(settings, trained["strict"], features_dir=trained["features"])
     meta = metadata(trained["strict"])
     assert meta["policy"] == STRICT
-    decision = result["decision"]
+    decision = result.decision.to_dict()
     assert (decision["min_recall"], decision["precision_target"], decision["margin"]) == (
         0.45,
         0.99,
         0.02,
     )
-    assert "recall >= 0.45" in result["markdown"]
+    assert "recall >= 0.45" in result.markdown
     test = pd.read_parquet(trained["features"] / "test.parquet")
     labels = test["label"].to_numpy(dtype=int)
     # The heuristic, re-scored at 0.45 on this window, gives the figure training recorded.
@@ -238,7 +243,7 @@ def test_the_policy_comes_from_the_bundle_not_the_environment(
     assert baseline["observed"] == pytest.approx(meta["metrics"]["test"]["precision_at_min_recall"])
     # The champion (trained at 0.3) is re-scored at the challenger's 0.45, plus its margin.
     store = LocalModelStore(tmp_path / "store")
-    champion_scores = store.load(first["version"]).score(test)
+    champion_scores = store.load(first.version).score(test)
     champion = check(result, "beats the champion by the margin")
     assert champion["required"] == pytest.approx(
         precision_at_recall(labels, champion_scores, 0.45) + 0.02
@@ -261,7 +266,7 @@ def test_a_bundle_trained_under_other_terms_than_the_pipeline_is_refused(
     same = jobs.register_model(
         settings, trained["strict"], expected_policy={"precision_target": 0.99, "min_recall": 0.45}
     )
-    assert same["decision"]["min_recall"] == 0.45
+    assert same.decision.to_dict()["min_recall"] == 0.45
 
 
 def test_a_bundle_without_a_recorded_policy_is_refused(
@@ -280,9 +285,9 @@ def test_an_unreachable_target_warns_or_blocks_as_set(
     assert target["status"] == "warn"
     assert target["required"] == 0.99
     assert "no candidate reached it" in target["detail"]
-    assert warned["promoted"] is True
-    assert warned["warnings"] == [f"{TARGET}: {target['detail']}"]
-    assert "**warn**" in warned["markdown"]
+    assert warned.promoted is True
+    assert warned.decision.warnings == [f"{TARGET}: {target['detail']}"]
+    assert "**warn**" in warned.markdown
     blocking = ExplicitSettings(
         database_url="sqlite:///unused.db",
         store_uri=settings.store_uri + "-block",
@@ -290,8 +295,8 @@ def test_an_unreachable_target_warns_or_blocks_as_set(
     )
     blocked = jobs.register_model(blocking, trained["strict"])
     assert check(blocked, TARGET)["status"] == "fail"
-    assert blocked["promoted"] is False
-    assert blocked["champion"] is None
+    assert blocked.promoted is False
+    assert blocked.champion is None
 
 
 def test_verification_evidence_travels_from_the_snapshot_to_the_gate(
@@ -311,7 +316,7 @@ def test_verification_evidence_travels_from_the_snapshot_to_the_gate(
     assert verified["status"] == "pass"
     assert recorded["profile_hash"][:12] in verified["detail"]
     store = LocalModelStore(Path(settings.store_uri))
-    assert store.get(result["version"]).metadata["lineage"]["data_verification"] == recorded
+    assert store.get(result.version).metadata["lineage"]["data_verification"] == recorded
     # No evidence, or evidence of a failed verification: never promoted.
     for name, evidence in (
         ("unverified", None),
@@ -320,7 +325,7 @@ def test_verification_evidence_travels_from_the_snapshot_to_the_gate(
         bundle = with_metadata(trained["stronger"], tmp_path / name, data_verification=evidence)
         refused = jobs.register_model(settings, bundle, features_dir=trained["features"])
         assert check(refused, "data verification")["status"] == "fail", name
-        assert refused["promoted"] is False
+        assert refused.promoted is False
 
 
 def test_ingest_refuses_the_verification_of_another_database(
