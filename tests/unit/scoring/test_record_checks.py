@@ -23,7 +23,7 @@ from customer_classifier.serving.validation import RecordSchema, RequestError, p
 
 
 def good_record() -> dict[str, Any]:
-    record: dict[str, Any] = {name: 1.0 for name in FEATURE_NAMES}
+    record: dict[str, Any] = dict.fromkeys(FEATURE_NAMES, 1.0)
     record.update(
         loyalty_member=0.0,
         return_rate_365d=0.1,
@@ -119,7 +119,8 @@ def test_float_columns_take_the_vectorised_path() -> None:
 def test_merged_findings_add_counts_across_chunks() -> None:
     rows = records()
     first, second = check_records(as_frame(rows[:6])), check_records(as_frame(rows[6:]))
-    merged = {(f.feature, f.rule): f.records for f in merge_findings([*first.findings, *second.findings])}
+    both = merge_findings([*first.findings, *second.findings])
+    merged = {(f.feature, f.rule): f.records for f in both}
     whole = {(f.feature, f.rule): f.records for f in check_records(as_frame(rows)).findings}
     assert merged == whole
 
