@@ -5,21 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from customer_classifier.registry import LocalModelStore, ModelBundle
 from customer_classifier.settings import Settings
-from customer_classifier.training.heuristic import HeuristicRules
-
-
-def heuristic_bundle(model: Any = None) -> ModelBundle:
-    return ModelBundle(
-        model=model if model is not None else HeuristicRules(),
-        threshold=0.5,
-        metadata={"candidate": "heuristic"},
-    )
+from tests.unit.scoring.models import heuristic_bundle
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,6 @@ import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -28,24 +27,9 @@ from customer_classifier.scoring.batch import (
     score_customers,
 )
 from customer_classifier.settings import Settings
-from customer_classifier.training.heuristic import HeuristicRules
+from tests.unit.scoring.models import FailsOnCall
 
 TABLE = "customer_predictions"
-
-
-class FailsOnCall(HeuristicRules):
-    """The heuristic, except that scoring call number ``fail_on`` raises."""
-
-    def __init__(self, fail_on: int = 2) -> None:
-        super().__init__()
-        self.fail_on = fail_on
-        self.calls = 0
-
-    def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
-        self.calls += 1
-        if self.calls == self.fail_on:
-            raise RuntimeError(f"model failed on scoring call {self.calls}")
-        return super().predict_proba(x)
 
 
 def active_ids(data: MasterData, as_of: dt.date, window_days: int = 365) -> set[int]:

@@ -22,7 +22,7 @@ from customer_classifier.registry import LocalModelStore, ModelBundle
 from customer_classifier.scoring.batch import score_customers
 from customer_classifier.scoring.checks import check_prediction_rows, count_problem
 from customer_classifier.settings import ExplicitSettings, Settings, load_settings
-from customer_classifier.training.heuristic import HeuristicRules
+from tests.unit.scoring.models import Returns
 
 TABLE = "customer_predictions"
 AGED = 4
@@ -95,19 +95,6 @@ def test_too_many_refused_records_stop_any_mode(
     with pytest.raises(DataVerificationError, match=r"more than CC_MAX_INVALID_FRACTION=0\.001"):
         jobs.score_nightly(strict)
     pd.testing.assert_frame_equal(read(db_copy, TABLE), before)
-
-
-class Returns(HeuristicRules):
-    """The heuristic with its first probability replaced by ``value``."""
-
-    def __init__(self, value: float = np.nan) -> None:
-        super().__init__()
-        self.value = value
-
-    def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
-        out = np.array(super().predict_proba(x), dtype=float)
-        out[0, 1] = self.value
-        return out
 
 
 @pytest.mark.parametrize("value", [np.nan, 1.5, -0.1, np.inf])
