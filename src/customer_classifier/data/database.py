@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.schema import CreateIndex, CreateTable
+from sqlalchemy.schema import CreateTable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import GenericFunction
 
@@ -309,8 +309,14 @@ class PublishResult:
 
 
 def history_schema(name: str) -> sa.Table:
-    """The append-only prediction history: one row per customer, as-of date and version."""
-    table = sa.Table(
+    """The append-only prediction history: one row per customer, as-of date and version.
+
+    Its key leads with the night: a night's rows go to the end of the key's index (a new
+    as-of date sorts last) rather than into every page of it, and the night is what
+    backtesting reads. On SQLite the rows live in the key's b-tree itself (WITHOUT ROWID),
+    so each row is written once, not once in the table and again in an index.
+    """
+    return sa.Table(
         name,
         sa.MetaData(),
         sa.Column("customer_id", sa.BigInteger, nullable=False),
@@ -320,10 +326,9 @@ def history_schema(name: str) -> sa.Table:
         sa.Column("model_version", sa.String, nullable=False),
         sa.Column("scored_at", sa.DateTime),
         sa.Column("run_id", sa.String),
+        sa.PrimaryKeyConstraint("as_of_date", "model_version", "customer_id", name=f"pk_{name}"),
+        sqlite_with_rowid=False,
     )
-    sa.Index(f"ix_{name}_night", table.c.as_of_date, table.c.model_version)
-    sa.Index(f"ix_{name}_customer", table.c.customer_id, table.c.as_of_date)
-    return table
 
 
 def count_rows(engine: sa.Engine, table: str) -> int:
@@ -342,16 +347,9 @@ def _history_statements(
     def day(value: dt.date) -> Any:
         return value.isoformat() if sqlite else value  # SQLite keeps dates as ISO text
 
-    ddl: list[tuple[str, tuple[Any, ...]]] = [
-        (str(CreateTable(history, if_not_exists=True).compile(dialect=dialect)), ())
-    ]
-    ddl += [
-        (str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect)), ())
-        for index in sorted(history.indexes, key=lambda i: str(i.name))
-    ]
     names = ", ".join(c.name for c in history.columns)
     return [
-        *ddl,
+        (str(CreateTable(history, if_not_exists=True).compile(dialect=dialect)), ()),
         (
             f"DELETE FROM {write.history} WHERE as_of_date = {marker} AND model_version = {marker}",
             (day(write.as_of), write.model_version),

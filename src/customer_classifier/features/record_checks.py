@@ -122,8 +122,12 @@ def _numeric_masks(column: pd.Series, spec: FeatureSpec) -> dict[str, np.ndarray
 
 
 def _categorical_masks(column: pd.Series, spec: FeatureSpec) -> dict[str, np.ndarray]:
-    null = column.isna().to_numpy()
+    # A known category is never null: only the few other values are tested for null,
+    # which costs a fraction of testing a whole object column.
     known = column.isin(spec.categories or ()).to_numpy()
+    other = np.flatnonzero(~known)
+    null = np.zeros(len(column), dtype=bool)
+    null[other] = pd.isna(column.to_numpy()[other])
     return {UNKNOWN_CATEGORY: ~null & ~known, "_null": null}
 
 
