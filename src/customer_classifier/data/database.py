@@ -368,13 +368,18 @@ def publish_predictions(engine: sa.Engine, write: PredictionsWrite) -> PublishRe
 
     Readers see yesterday's table and history or today's, never a mix; any failure rolls
     both back. On SQLite the staging table is renamed over the table (SQLite has no
-    privileges to keep). Elsewhere an existing table is emptied and refilled from staging
-    instead (TRUNCATE on PostgreSQL): the table stays the same object, so its grants,
-    indexes, comments and the views over it survive the nightly swap.
+    privileges to keep; views over the table keep working). Elsewhere an existing table
+    is emptied and refilled from staging instead (TRUNCATE on PostgreSQL): the table stays
+    the same object, so its grants, indexes, comments and the views over it survive the
+    nightly swap.
     """
     marker = "?" if engine.dialect.paramstyle == "qmark" else "%s"
     if engine.dialect.name == "sqlite":
         swap = [
+            # Without the legacy rename, SQLite refuses to rename while a view names the
+            # dropped table ("error in view ...: no such table"); with it, such views
+            # simply read the new table.
+            ("PRAGMA legacy_alter_table = ON", ()),
             (f"DROP TABLE IF EXISTS {write.table}", ()),
             (f"ALTER TABLE {write.staging} RENAME TO {write.table}", ()),
         ]
@@ -420,6 +425,7 @@ def _run_sqlite(engine: sa.Engine, statements: list[tuple[str, tuple[Any, ...]]]
                 dbapi.execute("ROLLBACK")
             raise
         finally:
+            dbapi.execute("PRAGMA legacy_alter_table = OFF")  # SQLite's default
             dbapi.isolation_level = previous
     finally:
         raw.close()

@@ -57,7 +57,11 @@ def test_each_night_adds_its_rows_to_the_history(
     settings: Settings, champion: str, db_copy: Path
 ) -> None:
     first = score(settings, NIGHTS[0], run_id="run-1")
+    with sqlite3.connect(db_copy) as conn:
+        conn.execute(f"CREATE VIEW good AS SELECT customer_id FROM {TABLE} WHERE label = 'good'")
     second = score(settings, NIGHTS[1], run_id="run-2")
+    with sqlite3.connect(db_copy) as conn:  # a view over the table survives the swap
+        assert conn.execute("SELECT COUNT(*) FROM good").fetchone()[0] == second.good
     history = read(db_copy, HISTORY)
     assert list(history.columns) == HISTORY_COLUMNS
     assert nights(history) == {
