@@ -66,6 +66,9 @@ def test_one_row_per_active_customer(
     assert summary.good == int((table["label"] == "good").sum())
     assert summary.customers_in_database == len(master_data.customers)
     assert summary.model_version == champion
+    # The generated data holds no record the online predictor would refuse.
+    assert (summary.invalid_records, summary.skipped_records) == (0, 0)
+    assert summary.active_customers == summary.history_rows == len(table)
 
 
 def test_chunks_and_threads_do_not_change_the_result(
