@@ -336,6 +336,16 @@ class Settings(BaseSettings):
     cv_folds: int = Field(default=3, ge=2, le=10)
     seed: int = 42
     predictions_table: str = "customer_predictions"
+    """Output table of nightly scoring; its history is ``<table>_history``."""
+    invalid_records: Literal["skip", "block", "score"] = "skip"
+    """What scoring does with a feature record the online predictor would refuse (HTTP 400):
+    leave the customer out of the table (``skip``), stop the run (``block``) or score it
+    anyway (``score``). Every such record is counted and reported in each mode."""
+    max_invalid_fraction: float = Field(default=0.01, ge=0, le=1)
+    """Share of the active customers with refused records above which the run stops, also
+    under ``skip`` and ``score``: that many is a broken source, not a few odd customers."""
+    history_retention_days: int = Field(default=730, ge=1, le=36_500)
+    """Prediction history older than this many days before the as-of date is deleted."""
     chunk_customers: int = Field(default=250_000, ge=1_000)
     """Customers per SQL aggregation chunk: bounds memory on large tables."""
     scoring_threads: int = Field(default=2, ge=1, le=32)
@@ -356,6 +366,16 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _ConventionalNames(settings_cls))
+
+    @field_validator("predictions_table")
+    @classmethod
+    def _plain_output_table(cls, value: str) -> str:
+        from customer_classifier.scoring.tables import output_table_problem
+
+        problem = output_table_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="after")
     def _known_candidates(self) -> Settings:

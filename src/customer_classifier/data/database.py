@@ -6,7 +6,9 @@ engine; domain code takes and returns DataFrames.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.schema import CreateTable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import GenericFunction
 
@@ -278,3 +281,152 @@ def read_customers(engine: sa.Engine, lo: int | None = None, hi: int | None = No
     with engine.connect() as conn:
         result = conn.execute(sa.text(query), params)
         return pd.DataFrame.from_records(result.cursor.fetchall(), columns=list(result.keys()))
+
+
+# -- the predictions table and its history ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PredictionsWrite:
+    """What one swap writes: the staged rows become ``table``, and a night of history."""
+
+    staging: str
+    table: str
+    history: str
+    columns: tuple[str, ...]
+    as_of: dt.date
+    model_version: str
+    run_id: str
+    retain_from: dt.date
+    """History rows with an older as-of date are deleted."""
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    history_rows: int
+    history_deleted: int
+    """Rows of the same night and version replaced, plus rows past retention."""
+
+
+def history_schema(name: str) -> sa.Table:
+    """The append-only prediction history: one row per customer, as-of date and version.
+
+    Its key leads with the night: a night's rows go to the end of the key's index (a new
+    as-of date sorts last) rather than into every page of it, and the night is what
+    backtesting reads. On SQLite the rows live in the key's b-tree itself (WITHOUT ROWID),
+    so each row is written once, not once in the table and again in an index.
+    """
+    return sa.Table(
+        name,
+        sa.MetaData(),
+        sa.Column("customer_id", sa.BigInteger, nullable=False),
+        sa.Column("as_of_date", sa.Date, nullable=False),
+        sa.Column("score", sa.Float),
+        sa.Column("label", sa.String),
+        sa.Column("model_version", sa.String, nullable=False),
+        sa.Column("scored_at", sa.DateTime),
+        sa.Column("run_id", sa.String),
+        sa.PrimaryKeyConstraint("as_of_date", "model_version", "customer_id", name=f"pk_{name}"),
+        sqlite_with_rowid=False,
+    )
+
+
+def count_rows(engine: sa.Engine, table: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {table}").scalar_one())
+
+
+def _history_statements(
+    dialect: sa.Dialect, write: PredictionsWrite, marker: str
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """Create the history if needed, replace this night's rows of this version, apply the
+    retention, all as plain statements with positional parameters."""
+    history = history_schema(write.history)
+    sqlite = dialect.name == "sqlite"
+
+    def day(value: dt.date) -> Any:
+        return value.isoformat() if sqlite else value  # SQLite keeps dates as ISO text
+
+    names = ", ".join(c.name for c in history.columns)
+    return [
+        (str(CreateTable(history, if_not_exists=True).compile(dialect=dialect)), ()),
+        (
+            f"DELETE FROM {write.history} WHERE as_of_date = {marker} AND model_version = {marker}",
+            (day(write.as_of), write.model_version),
+        ),
+        (f"DELETE FROM {write.history} WHERE as_of_date < {marker}", (day(write.retain_from),)),
+        (
+            f"INSERT INTO {write.history} ({names}) SELECT customer_id, {marker}, score, label, "
+            f"model_version, scored_at, {marker} FROM {write.table}",
+            (day(write.as_of), write.run_id),
+        ),
+    ]
+
+
+def publish_predictions(engine: sa.Engine, write: PredictionsWrite) -> PublishResult:
+    """Swap the staged rows in and record them in the history, in one transaction.
+
+    Readers see yesterday's table and history or today's, never a mix; any failure rolls
+    both back. On SQLite the staging table is renamed over the table (SQLite has no
+    privileges to keep; views over the table keep working). Elsewhere an existing table
+    is emptied and refilled from staging instead (TRUNCATE on PostgreSQL): the table stays
+    the same object, so its grants, indexes, comments and the views over it survive the
+    nightly swap.
+    """
+    marker = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+    if engine.dialect.name == "sqlite":
+        swap = [
+            # Without the legacy rename, SQLite refuses to rename while a view names the
+            # dropped table ("error in view ...: no such table"); with it, such views
+            # simply read the new table.
+            ("PRAGMA legacy_alter_table = ON", ()),
+            (f"DROP TABLE IF EXISTS {write.table}", ()),
+            (f"ALTER TABLE {write.staging} RENAME TO {write.table}", ()),
+        ]
+        return _run_sqlite(engine, [*swap, *_history_statements(engine.dialect, write, marker)])
+    with engine.begin() as conn:
+        if sa.inspect(conn).has_table(write.table):
+            columns = ", ".join(write.columns)
+            empty = "TRUNCATE TABLE" if engine.dialect.name == "postgresql" else "DELETE FROM"
+            conn.exec_driver_sql(f"{empty} {write.table}")
+            conn.exec_driver_sql(
+                f"INSERT INTO {write.table} ({columns}) SELECT {columns} FROM {write.staging}"
+            )
+            conn.exec_driver_sql(f"DROP TABLE {write.staging}")
+        else:
+            conn.exec_driver_sql(f"ALTER TABLE {write.staging} RENAME TO {write.table}")
+        counts = [
+            conn.exec_driver_sql(sql, params).rowcount
+            if params
+            else conn.exec_driver_sql(sql).rowcount
+            for sql, params in _history_statements(engine.dialect, write, marker)
+        ]
+    return PublishResult(history_rows=counts[-1], history_deleted=counts[-3] + counts[-2])
+
+
+def _run_sqlite(engine: sa.Engine, statements: list[tuple[str, tuple[Any, ...]]]) -> PublishResult:
+    """``statements`` in one SQLite transaction, DDL included.
+
+    pysqlite opens no transaction before DDL by itself, so the connection is switched to
+    autocommit and the transaction is begun and ended explicitly.
+    """
+    raw = engine.raw_connection()
+    try:
+        dbapi = raw.driver_connection
+        assert dbapi is not None
+        previous = dbapi.isolation_level
+        dbapi.isolation_level = None
+        try:
+            dbapi.execute("BEGIN IMMEDIATE")
+            counts = [dbapi.execute(sql, params).rowcount for sql, params in statements]
+            dbapi.execute("COMMIT")
+        except BaseException:
+            if dbapi.in_transaction:
+                dbapi.execute("ROLLBACK")
+            raise
+        finally:
+            dbapi.execute("PRAGMA legacy_alter_table = OFF")  # SQLite's default
+            dbapi.isolation_level = previous
+    finally:
+        raw.close()
+    return PublishResult(history_rows=counts[-1], history_deleted=counts[-3] + counts[-2])

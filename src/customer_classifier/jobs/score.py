@@ -19,8 +19,13 @@ def score_nightly(
     settings: Settings,
     version: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    run_id: str | None = None,
 ) -> ScoringSummary:
-    """Score every active customer with the champion (or ``version``) and swap the table in."""
+    """Score every active customer with the champion (or ``version``) and swap the table in.
+
+    ``run_id`` goes into the prediction history (the pipeline run's id); without one the
+    run gets a fresh id of its start time and a random suffix.
+    """
     engine = connect(settings.database_url)
     store = open_store(settings.store_uri, settings.s3)
     version = version or store.get_alias(CHAMPION)
@@ -38,6 +43,10 @@ def score_nightly(
         chunk_customers=settings.chunk_customers,
         threads=settings.scoring_threads,
         progress=progress,
+        invalid_records=settings.invalid_records,
+        max_invalid_fraction=settings.max_invalid_fraction,
+        history_retention_days=settings.history_retention_days,
+        run_id=run_id,
     )
 
 

@@ -4,7 +4,15 @@ The work streams chunk by chunk (customer-id ranges): aggregates are computed in
 database (only for customers with a sale in the active window, the ones scored), features
 by the shared feature module, scores by the champion bundle, and rows land in a staging
 table. Only when every chunk has been written does one transaction swap the staging
-table in, so a failed run leaves yesterday's table as it was.
+table in and record the night in the prediction history, so a failed run leaves
+yesterday's table and history as they were.
+
+Two boundaries are checked on the way, both vectorised over each chunk. The feature
+records against the model version's feature schema, with the online predictor's rules: a
+record it would refuse is counted and reported, and then left out, scored anyway or made
+to stop the run (``invalid_records``); too many of them always stop it. The predictions
+before the swap: scores finite and from 0 to 1, labels of the contract, each customer
+once, and the staging table holding exactly the rows scored.
 
 On SQLite the staging rows are written after the last chunk has been read: a SQLite
 file has one writer, whose commit waits for every reader, and aggregate queries run on
@@ -17,16 +25,24 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from customer_classifier.data.contract import CUSTOMERS_SPEC, Kind, sa_table
-from customer_classifier.data.database import customer_ids, write_frame
+from customer_classifier.data.database import (
+    PredictionsWrite,
+    count_rows,
+    customer_ids,
+    publish_predictions,
+    write_frame,
+)
+from customer_classifier.errors import ConfigurationError, DataVerificationError
 from customer_classifier.features.aggregates import (
     AGGREGATE_COLUMNS,
     FETCH_ROWS,
@@ -35,7 +51,15 @@ from customer_classifier.features.aggregates import (
     iter_frames,
 )
 from customer_classifier.features.build import build_features
+from customer_classifier.features.record_checks import (
+    Finding,
+    check_records,
+    merge_findings,
+    schema_from_metadata,
+)
 from customer_classifier.registry.bundle import ModelBundle
+from customer_classifier.scoring.checks import check_prediction_rows, count_problem
+from customer_classifier.scoring.tables import history_table, output_table_problem, staging_table
 
 log = logging.getLogger(__name__)
 PREDICTION_KINDS: dict[str, Kind] = {
@@ -56,6 +80,18 @@ class ScoringSummary:
     rows_written: int
     good: int
     seconds: float
+    active_customers: int
+    """Customers active at the as-of date: scored, plus any refused and left out."""
+    invalid_records: int
+    """Feature records the online predictor would refuse (HTTP 400)."""
+    skipped_records: int
+    """Of those, the ones left out of the table (``invalid_records=skip``)."""
+    invalid_findings: tuple[Finding, ...]
+    history_table: str
+    history_rows: int
+    history_deleted: int
+    """History rows of the same night and version replaced, plus rows past retention."""
+    run_id: str
 
 
 def _chunk_bounds(engine: sa.Engine, size: int) -> tuple[list[tuple[int, int]], int]:
@@ -130,32 +166,62 @@ def predictions_frame(
     )
 
 
-def swap_in(engine: sa.Engine, staging: str, table: str) -> None:
-    """Replace ``table`` by ``staging`` in one transaction (readers see old or new, never none)."""
-    if engine.dialect.name == "sqlite":
-        # pysqlite does not open a transaction before DDL by itself: do it explicitly.
-        raw = engine.raw_connection()
-        try:
-            dbapi = raw.driver_connection
-            assert dbapi is not None
-            previous = dbapi.isolation_level
-            dbapi.isolation_level = None
-            try:
-                dbapi.execute("BEGIN IMMEDIATE")
-                dbapi.execute(f"DROP TABLE IF EXISTS {table}")
-                dbapi.execute(f"ALTER TABLE {staging} RENAME TO {table}")
-                dbapi.execute("COMMIT")
-            except Exception:
-                dbapi.execute("ROLLBACK")
-                raise
-            finally:
-                dbapi.isolation_level = previous
-        finally:
-            raw.close()
-        return
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
-        conn.exec_driver_sql(f"ALTER TABLE {staging} RENAME TO {table}")
+InvalidRecords = Literal["skip", "block", "score"]
+
+
+def _refused(
+    invalid: int,
+    active: int,
+    findings: list[Finding],
+    *,
+    mode: InvalidRecords,
+    max_fraction: float,
+    table: str,
+) -> DataVerificationError | None:
+    """The error that stops the run for these refused records, or None to go on."""
+    if not invalid:
+        return None
+    merged = merge_findings(findings)
+    problems = [f.describe() for f in merged]
+    share = invalid / active if active else 1.0
+    head = (
+        f"{invalid} of {active} active customers ({share:.2%}) have feature records that the "
+        f"online predictor would refuse (HTTP 400); {table} was left as it was"
+    )
+    if mode == "block":
+        fix = (
+            "CC_INVALID_RECORDS=block stops the run on any; fix those source rows, or set "
+            "CC_INVALID_RECORDS=skip to leave these customers out"
+        )
+    elif share > max_fraction:
+        fix = (
+            f"that is more than CC_MAX_INVALID_FRACTION={max_fraction:g}, a broken source rather "
+            "than a few odd customers; fix the source, or raise CC_MAX_INVALID_FRACTION"
+        )
+    else:
+        log.warning(
+            "%s %d customer(s) with refused feature records: %s",
+            "left out" if mode == "skip" else "scored anyway",
+            invalid,
+            "; ".join(problems),
+        )
+        return None
+    return DataVerificationError(f"{head}: {'; '.join(problems)}. {fix}", problems)
+
+
+def _write_checked(
+    engine: sa.Engine, staging: str, rows: pd.DataFrame, after_id: int | None, table: str
+) -> int | None:
+    """Check a chunk of prediction rows, then append it to staging; the chunk's last id."""
+    verdict = check_prediction_rows(rows, after_id)
+    if verdict.problems:
+        raise DataVerificationError(
+            f"predictions failed their checks before the swap; {table} was left as it was: "
+            + "; ".join(verdict.problems),
+            list(verdict.problems),
+        )
+    write_frame(engine, staging, rows, replace=False, kinds=PREDICTION_KINDS)
+    return verdict.last_id
 
 
 def score_customers(
@@ -170,11 +236,22 @@ def score_customers(
     threads: int = 1,
     progress: Callable[[int, int], None] | None = None,
     now: dt.datetime | None = None,
+    invalid_records: InvalidRecords = "skip",
+    max_invalid_fraction: float = 0.01,
+    history_retention_days: int = 730,
+    run_id: str | None = None,
 ) -> ScoringSummary:
+    """Score, check, and publish: see the module's description and ``Settings`` for the
+    policies (``invalid_records``, ``max_invalid_fraction``, ``history_retention_days``)."""
+    problem = output_table_problem(table)
+    if problem:
+        raise ConfigurationError(problem)
     started = time.perf_counter()
     scored_at = now or dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    run_id = run_id or f"{scored_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    schema, nullable = schema_from_metadata(bundle.metadata)
     bounds, customers_in_database = _chunk_bounds(engine, chunk_customers)
-    staging = f"{table}__staging"
+    staging = staging_table(table)
     write_frame(
         engine,
         staging,
@@ -183,7 +260,9 @@ def score_customers(
     )
     defer = engine.dialect.name == "sqlite"
     deferred: list[tuple[np.ndarray, np.ndarray]] = []
-    written = good = 0
+    written = good = active = invalid = skipped = 0
+    findings: list[Finding] = []
+    last_id: int | None = None
     query = scoring_query(as_of, active_window_days)
     chunks = iter_frames(engine, query, bounds, threads=threads, fetch=_fetch_scoring_chunk)
     aggregate_names = ["customer_id", *AGGREGATE_COLUMNS, *TIMESTAMP_COLUMNS]
@@ -191,19 +270,59 @@ def score_customers(
         if len(chunk):
             customers = chunk[list(CUSTOMERS_SPEC.names)]
             features = build_features(customers, chunk[aggregate_names], as_of, active_window_days)
-            rows = predictions_frame(features, bundle, version, scored_at)
-            if defer:
-                deferred.append((rows["customer_id"].to_numpy(), rows["score"].to_numpy()))
-            else:
-                write_frame(engine, staging, rows, replace=False, kinds=PREDICTION_KINDS)
-            written += len(rows)
-            good += int((rows["label"] == "good").sum())
+            active += len(features)
+            check = check_records(features, schema, nullable)
+            if check.count:
+                invalid += check.count
+                findings.extend(check.findings)
+                if invalid_records == "skip":
+                    features = features.loc[~check.invalid]
+                    skipped += check.count
+            # Once a blocking run is certain, the rest is only checked, not scored.
+            if not (invalid_records == "block" and invalid):
+                rows = predictions_frame(features, bundle, version, scored_at)
+                if defer:
+                    deferred.append((rows["customer_id"].to_numpy(), rows["score"].to_numpy()))
+                else:
+                    last_id = _write_checked(engine, staging, rows, last_id, table)
+                written += len(rows)
+                good += int((rows["label"] == "good").sum())
         if progress:
             progress(done, len(bounds))
+    error = _refused(
+        invalid,
+        active,
+        findings,
+        mode=invalid_records,
+        max_fraction=max_invalid_fraction,
+        table=table,
+    )
+    if error:
+        raise error
     for ids_part, scores in deferred:
         rows = _prediction_rows(ids_part, scores, bundle, version, scored_at)
-        write_frame(engine, staging, rows, replace=False, kinds=PREDICTION_KINDS)
-    swap_in(engine, staging, table)
+        last_id = _write_checked(engine, staging, rows, last_id, table)
+    problem = count_problem(count_rows(engine, staging), written, staging)
+    if problem:
+        raise DataVerificationError(
+            f"predictions failed their checks before the swap; {table} was left as it was: "
+            + problem,
+            [problem],
+        )
+    history = history_table(table)
+    published = publish_predictions(
+        engine,
+        PredictionsWrite(
+            staging=staging,
+            table=table,
+            history=history,
+            columns=tuple(PREDICTION_KINDS),
+            as_of=as_of,
+            model_version=version,
+            run_id=run_id,
+            retain_from=as_of - dt.timedelta(days=history_retention_days),
+        ),
+    )
     return ScoringSummary(
         table=table,
         as_of=as_of,
@@ -212,4 +331,12 @@ def score_customers(
         rows_written=written,
         good=good,
         seconds=time.perf_counter() - started,
+        active_customers=active,
+        invalid_records=invalid,
+        skipped_records=skipped,
+        invalid_findings=merge_findings(findings),
+        history_table=history,
+        history_rows=published.history_rows,
+        history_deleted=published.history_deleted,
+        run_id=run_id,
     )

@@ -1,5 +1,7 @@
 """Nightly batch scoring: one row per active customer, and an all-or-nothing table swap.
 
+The history, the record and prediction checks and the output names have their own files.
+
 The heuristic baseline stands in for a trained model here (no training needed); the
 model tests score with the real champion.
 """
@@ -9,9 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -27,45 +27,9 @@ from customer_classifier.scoring.batch import (
     score_customers,
 )
 from customer_classifier.settings import Settings
-from customer_classifier.training.heuristic import HeuristicRules
+from tests.unit.scoring.models import FailsOnCall
 
 TABLE = "customer_predictions"
-
-
-class FailsOnCall(HeuristicRules):
-    """The heuristic, except that scoring call number ``fail_on`` raises."""
-
-    def __init__(self, fail_on: int = 2) -> None:
-        super().__init__()
-        self.fail_on = fail_on
-        self.calls = 0
-
-    def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
-        self.calls += 1
-        if self.calls == self.fail_on:
-            raise RuntimeError(f"model failed on scoring call {self.calls}")
-        return super().predict_proba(x)
-
-
-def heuristic_bundle(model: Any = None) -> ModelBundle:
-    return ModelBundle(
-        model=model if model is not None else HeuristicRules(),
-        threshold=0.5,
-        metadata={"candidate": "heuristic"},
-    )
-
-
-@pytest.fixture
-def settings(db_copy: Path, tmp_path: Path, settings_factory: Callable[..., Settings]) -> Settings:
-    return settings_factory(db_copy, tmp_path)
-
-
-@pytest.fixture
-def champion(settings: Settings) -> str:
-    store = LocalModelStore(Path(settings.store_uri))
-    version = store.register(heuristic_bundle()).version
-    store.set_alias("champion", version)
-    return version
 
 
 def active_ids(data: MasterData, as_of: dt.date, window_days: int = 365) -> set[int]:
@@ -102,6 +66,9 @@ def test_one_row_per_active_customer(
     assert summary.good == int((table["label"] == "good").sum())
     assert summary.customers_in_database == len(master_data.customers)
     assert summary.model_version == champion
+    # The generated data holds no record the online predictor would refuse.
+    assert (summary.invalid_records, summary.skipped_records) == (0, 0)
+    assert summary.active_customers == summary.history_rows == len(table)
 
 
 def test_chunks_and_threads_do_not_change_the_result(
@@ -124,9 +91,11 @@ def test_chunks_and_threads_do_not_change_the_result(
     )
 
 
-def test_a_named_version_is_scored_without_a_champion(settings: Settings) -> None:
+def test_a_named_version_is_scored_without_a_champion(
+    settings: Settings, bundle_factory: Callable[..., ModelBundle]
+) -> None:
     store = LocalModelStore(Path(settings.store_uri))
-    version = store.register(heuristic_bundle()).version
+    version = store.register(bundle_factory()).version
     with pytest.raises(RegistryError, match="no champion"):
         jobs.score_nightly(settings)
     assert jobs.score_nightly(settings, version=version).model_version == version
@@ -137,16 +106,18 @@ def test_a_failed_run_leaves_the_previous_table_intact(
     champion: str,
     db_copy: Path,
     table_reader: Callable[[Path, str], pd.DataFrame],
+    bundle_factory: Callable[..., ModelBundle],
 ) -> None:
     jobs.score_nightly(settings)
     before = table_reader(db_copy, TABLE)
+    history = table_reader(db_copy, f"{TABLE}_history")
     engine = connect(settings.database_url)
     model = FailsOnCall(fail_on=2)
     as_of = dt.date(2026, 7, 1)
     with pytest.raises(RuntimeError, match="scoring call 2"):
         score_customers(
             engine,
-            heuristic_bundle(model),
+            bundle_factory(model),
             "vbroken",
             as_of,
             table=TABLE,
@@ -156,10 +127,11 @@ def test_a_failed_run_leaves_the_previous_table_intact(
         )
     assert model.calls == 2  # it failed midway: the first chunk was written to staging
     pd.testing.assert_frame_equal(table_reader(db_copy, TABLE), before)
+    pd.testing.assert_frame_equal(table_reader(db_copy, f"{TABLE}_history"), history)
     # The next run recovers from the leftover staging table and swaps its result in.
     summary = score_customers(
         engine,
-        heuristic_bundle(),
+        bundle_factory(),
         "vfixed",
         as_of,
         table=TABLE,
@@ -174,8 +146,10 @@ def test_a_failed_run_leaves_the_previous_table_intact(
     assert f"{TABLE}__staging" not in tables
 
 
-def test_predictions_frame_of_no_customers_has_the_table_columns() -> None:
-    frame = predictions_frame(pd.DataFrame(), heuristic_bundle(), "v1", dt.datetime(2026, 7, 1))
+def test_predictions_frame_of_no_customers_has_the_table_columns(
+    bundle_factory: Callable[..., ModelBundle],
+) -> None:
+    frame = predictions_frame(pd.DataFrame(), bundle_factory(), "v1", dt.datetime(2026, 7, 1))
     assert list(frame.columns) == list(PREDICTION_KINDS)
     assert frame.empty
 
