@@ -12,15 +12,17 @@ def score_customers(
     metrics: Output[Metrics],
     as_of: str = "",
     model_version: str = "",
+    pipeline_run_id: str = "",
 ) -> str:
     """Returns the model version that scored; ``verification`` orders this after the gate."""
-    from customer_classifier.jobs import score_nightly
+    from customer_classifier.jobs.score import score_nightly
     from customer_classifier.settings import load_settings
 
     del verification
     settings = load_settings(**({"as_of": as_of} if as_of else {}))
-    summary = score_nightly(settings, model_version or None)
+    summary = score_nightly(settings, model_version or None, run_id=pipeline_run_id or None)
     metrics.log_metric("rows_written", summary.rows_written)
+    metrics.log_metric("invalid_records", summary.invalid_records)
     metrics.log_metric("good", summary.good)
     metrics.log_metric("seconds", round(summary.seconds, 3))
     return summary.model_version

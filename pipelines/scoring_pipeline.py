@@ -16,7 +16,10 @@ def scoring_pipeline(as_of: str = "", model_version: str = "") -> str:
     verify = on_cluster(verify_data()).set_display_name("Verify data").set_caching_options(False)
     score = on_cluster(
         score_customers(
-            verification=verify.outputs["profile"], as_of=as_of, model_version=model_version
+            verification=verify.outputs["profile"],
+            as_of=as_of,
+            model_version=model_version,
+            pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         ),
         cpu="2",
         memory="2Gi",

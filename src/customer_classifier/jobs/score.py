@@ -23,8 +23,9 @@ def score_nightly(
 ) -> ScoringSummary:
     """Score every active customer with the champion (or ``version``) and swap the table in.
 
-    ``run_id`` goes into the prediction history (the pipeline run's id); without one the
-    run gets a fresh id of its start time and a random suffix.
+    ``run_id`` goes into the prediction history (the pipeline run's id; default
+    ``CC_RUN__PIPELINE_RUN_ID``); without one the run gets a fresh id of its start time
+    and a random suffix.
     """
     engine = connect(settings.database_url)
     store = open_store(settings.store_uri, settings.s3)
@@ -46,7 +47,7 @@ def score_nightly(
         invalid_records=settings.invalid_records,
         max_invalid_fraction=settings.max_invalid_fraction,
         history_retention_days=settings.history_retention_days,
-        run_id=run_id,
+        run_id=run_id or settings.run.pipeline_run_id,
     )
 
 
