@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 from customer_classifier import jobs
 from customer_classifier.data.database import connect, write_master_data
 from customer_classifier.data.generate import generate
+from customer_classifier.errors import TrainingError
 from customer_classifier.features.build import FEATURE_NAMES
 from customer_classifier.models.bg_nbd import BetaGeometricNBD
 from customer_classifier.registry import CHAMPION, LocalModelStore, ModelBundle
@@ -128,3 +129,11 @@ def test_a_bg_nbd_version_scores_the_same_in_batch_and_online(
     np.testing.assert_array_equal(store.load(version).score(records), expected)
     online = v1_answer(tmp_path / "store", records)
     np.testing.assert_allclose([p["score"] for p in online], expected, rtol=0, atol=1e-12)
+
+
+def test_too_few_positives_stop_the_training_job(bare_run: dict[str, Any], tmp_path: Path) -> None:
+    settings = bare_run["settings"].model_copy(update={"min_positives": 100_000})
+    work = bare_run["work"]
+    with pytest.raises(TrainingError, match=r"the train window has \d+ good customers in \d+ rows"):
+        jobs.train_models(settings, work / "features", tmp_path / "bundle", tmp_path / "r.html")
+    assert not (tmp_path / "bundle").exists()
