@@ -32,7 +32,6 @@ from scipy.optimize import minimize
 from scipy.special import expit, gammaln, hyp2f1
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from customer_classifier.errors import CandidateSkippedError
@@ -161,16 +160,21 @@ class BetaGeometricNBD(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
     def fit(self, X: pd.DataFrame, y: Any) -> BetaGeometricNBD:  # noqa: N803 - sklearn naming
         self.parameters_ = fit_parameters(*repeat_purchase_summary(X))
-        self.calibration_: Pipeline = make_pipeline(StandardScaler(), LogisticRegression())
-        self.calibration_.fit(self._inputs(X), np.asarray(y, dtype=int))
-        self.classes_ = self.calibration_.classes_
+        inputs = self._inputs(X)
+        scaler = StandardScaler().fit(inputs)
+        logistic = LogisticRegression().fit(scaler.transform(inputs), np.asarray(y, dtype=int))
+        # The calibration as one linear form of the raw inputs: scoring a record online
+        # then costs a dot product, not two scikit-learn calls.
+        self.coef_ = logistic.coef_.ravel() / scaler.scale_
+        self.intercept_ = float(logistic.intercept_[0] - self.coef_ @ scaler.mean_)
+        self.classes_ = logistic.classes_
         self.n_features_in_ = X.shape[1]
         self.params_ = {**self.parameters_, "monetary": self.monetary}
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
-        proba: np.ndarray = self.calibration_.predict_proba(self._inputs(X))
-        return proba
+        good = expit(self._inputs(X) @ self.coef_ + self.intercept_)
+        return np.column_stack([1.0 - good, good])
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
