@@ -171,12 +171,16 @@ def make_candidates(
     names: tuple[str, ...], seed: int, *, horizon_days: int = 90
 ) -> list[Candidate]:
     """The candidates in the order named; ``horizon_days`` is the label window's length."""
+    factories: dict[str, Callable[[int], Candidate]] = {
+        **_FACTORIES,
+        "bg_nbd": partial(bg_nbd, horizon_days=horizon_days),
+    }
     out = []
     for name in names:
-        if name not in _FACTORIES:
+        if name not in factories:
             raise ConfigurationError(
                 f"candidate {name!r} is not available in this build; "
-                f"choose from {sorted(_FACTORIES)}"
+                f"choose from {sorted(factories)}"
             )
-        out.append(bg_nbd(seed, horizon_days) if name == "bg_nbd" else _FACTORIES[name](seed))
+        out.append(factories[name](seed))
     return out
