@@ -35,3 +35,7 @@ class AliasConflictError(RegistryError):
 
 class TrainingError(CustomerClassifierError):
     """Training cannot produce a usable model (for example: a single class in the labels)."""
+
+
+class CandidateSkippedError(TrainingError):
+    """One candidate cannot train on this data; the others go on, and the reason is kept."""

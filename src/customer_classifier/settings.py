@@ -332,8 +332,15 @@ class Settings(BaseSettings):
     promotion_margin: float = Field(default=0.01, ge=0, le=1)
     """A new model becomes champion only if its precision at the required recall beats the
     champion's by at least this much, on the same evaluation window."""
-    candidates: tuple[str, ...] = ("heuristic", "logistic_regression", "gradient_boosting")
+    candidates: tuple[str, ...] = (
+        "heuristic",
+        "logistic_regression",
+        "gradient_boosting",
+        "bg_nbd",
+    )
     cv_folds: int = Field(default=3, ge=2, le=10)
+    min_positives: int = Field(default=50, ge=1)
+    """Fewest good customers a window may hold: below it, training stops with an error."""
     seed: int = 42
     predictions_table: str = "customer_predictions"
     """Output table of nightly scoring; its history is ``<table>_history``."""
@@ -379,7 +386,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _known_candidates(self) -> Settings:
-        known = {"heuristic", "logistic_regression", "gradient_boosting", "keras_mlp"}
+        known = {"heuristic", "logistic_regression", "gradient_boosting", "bg_nbd", "keras_mlp"}
         unknown = sorted(set(self.candidates) - known)
         if unknown:
             raise ValueError(

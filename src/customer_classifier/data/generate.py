@@ -52,6 +52,10 @@ class GeneratorConfig:
     drift: float = 0.0
     """0 = none; above 0 raises prices and worsens new customers in the last 120 days."""
     drift_days: int = 120
+    transactions_only: bool = False
+    """Keep only what a bare transaction feed has: no country, channel or birth year, one
+    segment, nobody in the loyalty programme, one product category. The sales themselves
+    (dates, amounts, returns) are drawn exactly as without it."""
 
 
 @dataclass(frozen=True)
@@ -179,7 +183,22 @@ def generate(config: GeneratorConfig = GeneratorConfig()) -> MasterData:
     customers.loc[rng.random(n) < 0.10, "birth_year"] = np.nan
     customers["birth_year"] = customers["birth_year"].astype("Int64")
     sales["product_category"] = sales["product_category"].astype(object)
+    if config.transactions_only:
+        customers, sales = _transactions_only(customers, sales)
     return MasterData(customers=customers, sales=sales)
+
+
+def _transactions_only(
+    customers: pd.DataFrame, sales: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    customers = customers.assign(
+        country=None,
+        acquisition_channel=None,
+        birth_year=pd.array([pd.NA] * len(customers), dtype="Int64"),
+        segment=SEGMENTS[0],
+        loyalty_member=False,
+    )
+    return customers, sales.assign(product_category=CATEGORIES[0])
 
 
 def corrupt(data: MasterData, kind: Corruption, seed: int = 0) -> MasterData:

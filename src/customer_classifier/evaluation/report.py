@@ -10,9 +10,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from sklearn.metrics import precision_recall_curve, roc_curve
 
+from customer_classifier.evaluation.outcome import TrainingOutcome
 from customer_classifier.evaluation.target import target_verdict
 from customer_classifier.reporting import Report
-from customer_classifier.training.train import TrainingOutcome
 
 
 def write_training_report(
@@ -69,6 +69,12 @@ def write_training_report(
             for r in outcome.results
         ],
     )
+    if outcome.skipped:
+        report.heading("Skipped candidates")
+        report.table(["candidate", "reason"], sorted(outcome.skipped.items()))
+    if outcome.dropped_columns:
+        report.heading("Feature columns left out (they carry nothing in the training window)")
+        report.table(["column", "reason"], sorted(outcome.dropped_columns.items()))
     y = outcome.test_labels
     fig, (ax_pr, ax_roc) = plt.subplots(1, 2, figsize=(11, 4.5))
     for r in outcome.results:

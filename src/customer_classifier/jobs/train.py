@@ -137,11 +137,15 @@ def train_models(
         prefit.append(load_candidate(dl_candidate_dir))
     outcome = train_and_select(
         frames,
-        [*make_candidates(names, settings.seed), *prefit],
+        [
+            *make_candidates(names, settings.seed, horizon_days=settings.label.horizon_days),
+            *prefit,
+        ],
         precision_target=settings.precision_target,
         min_recall=settings.min_recall,
         folds=settings.cv_folds,
         seed=settings.seed,
+        min_positives=settings.min_positives,
     )
     chosen = outcome.chosen
     candidates: dict[str, dict[str, Any]] = {
@@ -162,6 +166,8 @@ def train_models(
         "metrics": {"validation": chosen.validation.scalars(), "test": chosen.test.scalars()},
         "baseline_metrics": {"test": outcome.baseline.test.scalars()},
         "candidates": candidates,
+        "skipped_candidates": outcome.skipped,
+        "dropped_columns": outcome.dropped_columns,
         "data_snapshot_hash": manifest["content_hash"],
         "evaluation_window": manifest["windows"],
         "label_rule": manifest["label_rule"],
@@ -196,6 +202,8 @@ def train_models(
         "threshold": chosen.threshold.threshold,
         "metrics": {f"test_{k}": v for k, v in chosen.test.scalars().items()},
         "candidates": {name: c["test"]["precision"] for name, c in candidates.items()},
+        "skipped_candidates": outcome.skipped,
+        "dropped_columns": outcome.dropped_columns,
         "baseline_precision_at_min_recall": outcome.baseline.test.precision_at_min_recall,
         "confusion": chosen.test.confusion,
         "roc": {"fpr": fpr, "tpr": tpr, "thresholds": thr},

@@ -5,11 +5,18 @@ Every candidate is a scikit-learn estimator taking the feature frame of
 artifact is the whole pipeline and serving needs nothing else. The Keras candidate
 (``keras_mlp``) is one too; it is imported only when asked for, so a run without it never
 loads a deep-learning framework.
+
+A candidate with ``build`` is rebuilt for the columns that vary in the training window
+(:mod:`customer_classifier.training.columns`); ``estimator`` is its build for every
+column. One with ``requires`` is skipped, with the reason, when one of those columns
+carries nothing in the training window.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -21,8 +28,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from customer_classifier.errors import ConfigurationError
-from customer_classifier.features.build import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from customer_classifier.features.transforms import signed_log1p
+from customer_classifier.models.bg_nbd import REQUIRED as BG_NBD_REQUIRED
+from customer_classifier.models.bg_nbd import BetaGeometricNBD
+from customer_classifier.training.columns import ALL_COLUMNS, FeatureColumns
 from customer_classifier.training.heuristic import HeuristicRules
 
 
@@ -38,9 +47,13 @@ class Candidate:
     """Trained elsewhere (the GPU task of the pipeline): evaluated and selected as it is."""
     params: dict[str, Any] = field(default_factory=dict)
     """The recorded parameters of a prefit candidate."""
+    build: Callable[[FeatureColumns], Any] | None = None
+    """The estimator for a choice of columns; ``None``: ``estimator`` as it is."""
+    requires: tuple[str, ...] = ()
+    """Feature columns without which the candidate cannot train."""
 
 
-def logistic_regression(seed: int) -> Candidate:
+def _logistic_pipeline(columns: FeatureColumns, *, seed: int) -> Pipeline:
     numeric = Pipeline(
         [
             ("impute", SimpleImputer(strategy="median", add_indicator=True)),
@@ -54,36 +67,37 @@ def logistic_regression(seed: int) -> Candidate:
             ("onehot", OneHotEncoder(handle_unknown="ignore")),
         ]
     )
-    pre = ColumnTransformer(
-        [("num", numeric, list(NUMERIC_FEATURES)), ("cat", categorical, list(CATEGORICAL_FEATURES))]
-    )
-    model = Pipeline([("pre", pre), ("clf", LogisticRegression(max_iter=2000, random_state=seed))])
+    blocks = [
+        ("num", numeric, list(columns.numeric)),
+        ("cat", categorical, list(columns.categorical)),
+    ]
+    pre = ColumnTransformer([block for block in blocks if block[2]])
+    return Pipeline([("pre", pre), ("clf", LogisticRegression(max_iter=2000, random_state=seed))])
+
+
+def logistic_regression(seed: int) -> Candidate:
+    build = partial(_logistic_pipeline, seed=seed)
     return Candidate(
         "logistic_regression",
-        model,
+        build(ALL_COLUMNS),
         {"clf__C": [0.1, 1.0]},
         "Regularised logistic regression on log-scaled, standardised features.",
+        build=build,
     )
 
 
-def gradient_boosting(seed: int) -> Candidate:
+def _boosting_pipeline(columns: FeatureColumns, *, seed: int) -> Pipeline:
+    encoder = OrdinalEncoder(
+        handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
+    )
+    blocks: list[tuple[str, Any, list[str]]] = [
+        ("num", "passthrough", list(columns.numeric)),
+        ("cat", encoder, list(columns.categorical)),
+    ]
     pre = ColumnTransformer(
-        [
-            ("num", "passthrough", list(NUMERIC_FEATURES)),
-            (
-                "cat",
-                OrdinalEncoder(
-                    handle_unknown="use_encoded_value",
-                    unknown_value=np.nan,
-                    encoded_missing_value=np.nan,
-                ),
-                list(CATEGORICAL_FEATURES),
-            ),
-        ],
-        verbose_feature_names_out=False,
+        [block for block in blocks if block[2]], verbose_feature_names_out=False
     )
-    n_num = len(NUMERIC_FEATURES)
-    categorical_mask = [False] * n_num + [True] * len(CATEGORICAL_FEATURES)
+    categorical_mask = [False] * len(columns.numeric) + [True] * len(columns.categorical)
     clf = HistGradientBoostingClassifier(
         categorical_features=categorical_mask,
         max_iter=200,
@@ -91,12 +105,17 @@ def gradient_boosting(seed: int) -> Candidate:
         validation_fraction=0.15,
         random_state=seed,
     )
-    model = Pipeline([("pre", pre), ("clf", clf)])
+    return Pipeline([("pre", pre), ("clf", clf)])
+
+
+def gradient_boosting(seed: int) -> Candidate:
+    build = partial(_boosting_pipeline, seed=seed)
     return Candidate(
         "gradient_boosting",
-        model,
+        build(ALL_COLUMNS),
         {"clf__learning_rate": [0.05, 0.1], "clf__max_leaf_nodes": [15, 31]},
         "Histogram gradient boosting with native categorical splits.",
+        build=build,
     )
 
 
@@ -107,6 +126,18 @@ def heuristic(seed: int) -> Candidate:
         HeuristicRules(),
         {},
         "Recency, frequency and spend rules; the baseline every model must beat.",
+    )
+
+
+def bg_nbd(seed: int, horizon_days: int = 90) -> Candidate:
+    del seed  # maximum likelihood and a logistic regression: nothing is drawn at random
+    return Candidate(
+        "bg_nbd",
+        BetaGeometricNBD(horizon_days=horizon_days),
+        {"monetary": [False, True]},
+        "BG/NBD repeat-purchase model (P(alive), expected purchases in the label window), "
+        "calibrated to P(good) by a logistic regression; the transaction-only baseline.",
+        requires=BG_NBD_REQUIRED,
     )
 
 
@@ -127,21 +158,29 @@ def prefit_candidate(name: str, model: Any, description: str, params: dict[str, 
     return Candidate(name, model, {}, description, prefit=True, params=dict(params))
 
 
-_FACTORIES = {
+_FACTORIES: dict[str, Callable[[int], Candidate]] = {
     "heuristic": heuristic,
     "logistic_regression": logistic_regression,
     "gradient_boosting": gradient_boosting,
+    "bg_nbd": bg_nbd,
     "keras_mlp": keras_mlp,
 }
 
 
-def make_candidates(names: tuple[str, ...], seed: int) -> list[Candidate]:
+def make_candidates(
+    names: tuple[str, ...], seed: int, *, horizon_days: int = 90
+) -> list[Candidate]:
+    """The candidates in the order named; ``horizon_days`` is the label window's length."""
+    factories: dict[str, Callable[[int], Candidate]] = {
+        **_FACTORIES,
+        "bg_nbd": partial(bg_nbd, horizon_days=horizon_days),
+    }
     out = []
     for name in names:
-        if name not in _FACTORIES:
+        if name not in factories:
             raise ConfigurationError(
                 f"candidate {name!r} is not available in this build; "
-                f"choose from {sorted(_FACTORIES)}"
+                f"choose from {sorted(factories)}"
             )
-        out.append(_FACTORIES[name](seed))
+        out.append(factories[name](seed))
     return out

@@ -3,12 +3,16 @@
 Time-aware: hyper-parameters are chosen by cross-validation inside the training window,
 thresholds on the later validation window, and the reported figures come from the test
 window after both, which no choice has seen.
+
+Real sources differ from the generated one: columns that carry nothing in the training
+window are left out of every fitted preprocessing, and a candidate that cannot train on
+the data is skipped; both are recorded with the reason. Too few positives in a window is
+an error, since neither a threshold nor a precision figure means anything then.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -16,51 +20,73 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
-from customer_classifier.errors import TrainingError
-from customer_classifier.evaluation.metrics import ClassificationReport, evaluate
-from customer_classifier.evaluation.threshold import ThresholdChoice, choose_threshold
+from customer_classifier.errors import CandidateSkippedError, TrainingError
+from customer_classifier.evaluation.metrics import evaluate
+from customer_classifier.evaluation.outcome import CandidateResult, TrainingOutcome
+from customer_classifier.evaluation.threshold import choose_threshold
 from customer_classifier.features.build import FEATURE_NAMES
 from customer_classifier.training.candidates import Candidate
+from customer_classifier.training.columns import ALL_COLUMNS, FeatureColumns, informative_columns
 
+__all__ = ["SPLITS", "CandidateResult", "TrainingOutcome", "fit_candidate", "train_and_select"]
 log = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
-
-
-@dataclass
-class CandidateResult:
-    name: str
-    description: str
-    params: dict[str, Any]
-    cv_pr_auc: float | None
-    threshold: ThresholdChoice
-    validation: ClassificationReport
-    test: ClassificationReport
-    model: Any = field(repr=False)
-    test_scores: np.ndarray = field(repr=False)
-
-
-@dataclass
-class TrainingOutcome:
-    chosen: CandidateResult
-    results: list[CandidateResult]
-    test_labels: np.ndarray = field(repr=False)
-
-    @property
-    def baseline(self) -> CandidateResult:
-        return next(r for r in self.results if r.name == "heuristic")
 
 
 def _xy(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     return frame[list(FEATURE_NAMES)], frame["label"].to_numpy(dtype=int)
 
 
-def _check_labels(name: str, y: np.ndarray) -> None:
+def _check_labels(name: str, y: np.ndarray, min_positives: int) -> None:
     classes = np.unique(y)
     if len(classes) < 2:
         raise TrainingError(
             f"the {name} window has only label {classes.tolist()} in {len(y)} rows; "
             "widen the history, or change CC_LABEL__MIN_SPEND / CC_LABEL__HORIZON_DAYS"
         )
+    positives = int(y.sum())
+    if positives < min_positives:
+        raise TrainingError(
+            f"the {name} window has {positives} good customers in {len(y)} rows, fewer than "
+            f"the {min_positives} needed (CC_MIN_POSITIVES); widen the history, lower "
+            "CC_LABEL__MIN_SPEND, or lower CC_MIN_POSITIVES"
+        )
+
+
+def _check_columns(candidate: Candidate, columns: FeatureColumns) -> None:
+    missing = [name for name in candidate.requires if name in columns.dropped]
+    if missing:
+        why = "; ".join(f"{name}: {columns.dropped[name]}" for name in missing)
+        raise CandidateSkippedError(
+            f"needs columns that carry nothing in the training window ({why})"
+        )
+    if candidate.build is not None and not (columns.numeric or columns.categorical):
+        raise CandidateSkippedError("no feature column varies in the training window")
+
+
+def _fit_or_skip(
+    candidate: Candidate,
+    columns: FeatureColumns,
+    frames: dict[str, pd.DataFrame],
+    folds: int,
+    seed: int,
+) -> tuple[Any, dict[str, Any], float | None]:
+    """:func:`fit_candidate` on the training window; :class:`CandidateSkippedError` when
+    the candidate cannot train on this data."""
+    x_train, y_train = _xy(frames["train"])
+    if not candidate.prefit:
+        _check_columns(candidate, columns)
+    verb = "evaluating prefit" if candidate.prefit else "training"
+    log.info("%s candidate %s on %d rows", verb, candidate.name, len(y_train))
+    return fit_candidate(
+        candidate,
+        x_train,
+        y_train,
+        folds,
+        seed,
+        validation=_xy(frames["validation"]),
+        columns=columns,
+    )
 
 
 def fit_candidate(
@@ -70,17 +96,20 @@ def fit_candidate(
     folds: int,
     seed: int,
     validation: tuple[pd.DataFrame, np.ndarray] | None = None,
+    columns: FeatureColumns = ALL_COLUMNS,
 ) -> tuple[Any, dict[str, Any], float | None]:
     """The model to deploy, its chosen parameters and its cross-validated PR AUC.
 
-    A prefit candidate comes back as it is. An estimator that trains against the
-    validation window (early stopping) gets it; one that exposes ``deployable_`` after
-    fitting (the Keras candidate) hands that over instead of itself.
+    A prefit candidate comes back as it is. One with ``build`` is built for ``columns``.
+    An estimator that trains against the validation window (early stopping) gets it; one
+    that exposes ``deployable_`` after fitting (the Keras candidate) hands that over
+    instead of itself, and its ``params_`` (fitted parameters) are recorded.
     """
     if candidate.prefit:
         return candidate.estimator, dict(candidate.params), None
+    template = candidate.estimator if candidate.build is None else candidate.build(columns)
     if not candidate.grid:
-        estimator = clone(candidate.estimator)
+        estimator = clone(template)
         if candidate.fit_with_validation:
             estimator.fit(x, y, validation_data=validation)
         else:
@@ -88,7 +117,7 @@ def fit_candidate(
         params = dict(getattr(estimator, "params_", {}))
         return getattr(estimator, "deployable_", estimator), params, None
     search = GridSearchCV(
-        clone(candidate.estimator),
+        clone(template),
         candidate.grid,
         scoring="average_precision",
         cv=StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed),
@@ -96,7 +125,9 @@ def fit_candidate(
         refit=True,
     )
     search.fit(x, y)
-    return search.best_estimator_, dict(search.best_params_), float(search.best_score_)
+    best = search.best_estimator_
+    params = {**dict(search.best_params_), **dict(getattr(best, "params_", {}))}
+    return best, params, float(search.best_score_)
 
 
 def _selection_key(result: CandidateResult) -> tuple[int, float, float]:
@@ -113,6 +144,7 @@ def train_and_select(
     min_recall: float,
     folds: int,
     seed: int,
+    min_positives: int = 50,
 ) -> TrainingOutcome:
     for split in SPLITS:
         if split not in frames or frames[split].empty:
@@ -121,14 +153,19 @@ def train_and_select(
     x_valid, y_valid = _xy(frames["validation"])
     x_test, y_test = _xy(frames["test"])
     for name, y in (("train", y_train), ("validation", y_valid), ("test", y_test)):
-        _check_labels(name, y)
-    results = []
+        _check_labels(name, y, min_positives)
+    columns = informative_columns(x_train)
+    for name, reason in columns.dropped.items():
+        log.info("feature %s left out of the fitted preprocessing: %s", name, reason)
+    results: list[CandidateResult] = []
+    skipped: dict[str, str] = {}
     for candidate in candidates:
-        verb = "evaluating prefit" if candidate.prefit else "training"
-        log.info("%s candidate %s on %d rows", verb, candidate.name, len(y_train))
-        model, params, cv_score = fit_candidate(
-            candidate, x_train, y_train, folds, seed, validation=(x_valid, y_valid)
-        )
+        try:
+            model, params, cv_score = _fit_or_skip(candidate, columns, frames, folds, seed)
+        except CandidateSkippedError as exc:
+            log.warning("candidate %s skipped: %s", candidate.name, exc)
+            skipped[candidate.name] = str(exc)
+            continue
         valid_scores = model.predict_proba(x_valid)[:, 1]
         choice = choose_threshold(y_valid, valid_scores, precision_target, min_recall)
         test_scores = model.predict_proba(x_test)[:, 1]
@@ -145,5 +182,15 @@ def train_and_select(
                 test_scores=test_scores,
             )
         )
+    if not results:
+        raise TrainingError(
+            f"every candidate was skipped: {skipped}; add 'heuristic' to CC_CANDIDATES"
+        )
     chosen = max(results, key=_selection_key)
-    return TrainingOutcome(chosen=chosen, results=results, test_labels=y_test)
+    return TrainingOutcome(
+        chosen=chosen,
+        results=results,
+        test_labels=y_test,
+        skipped=skipped,
+        dropped_columns=dict(columns.dropped),
+    )

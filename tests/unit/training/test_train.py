@@ -6,6 +6,7 @@ validation window will show and the selection rule is tested on its own.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from customer_classifier.errors import TrainingError
 from customer_classifier.features.build import CATEGORICAL_FEATURES, FEATURE_NAMES
-from customer_classifier.training.candidates import Candidate, heuristic, make_candidates
+from customer_classifier.training.candidates import (
+    Candidate,
+    gradient_boosting,
+    heuristic,
+    make_candidates,
+)
 from customer_classifier.training.train import train_and_select
 
 N_POS, N_NEG = 100, 300
@@ -167,3 +173,57 @@ def test_grid_search_records_the_chosen_parameters() -> None:
     assert 0.0 < (logistic.cv_pr_auc or 0.0) <= 1.0
     assert outcome.baseline.cv_pr_auc is None
     assert logistic.test.roc_auc > 0.7
+
+
+def test_too_few_positives_names_the_window_and_the_count() -> None:
+    frames = frames_for((60, 10), (30, 0))
+    label = np.zeros(N_POS + N_NEG, dtype=int)
+    label[:12] = 1
+    frames["validation"]["label"] = label
+    with pytest.raises(TrainingError, match=r"the validation window has 12 good customers in 400"):
+        select(frames, scored_by("a", "share_books"))
+    outcome = train_and_select(
+        frames,
+        [heuristic(0)],
+        precision_target=0.8,
+        min_recall=0.3,
+        folds=2,
+        seed=0,
+        min_positives=12,
+    )
+    assert outcome.chosen.name == "heuristic"
+
+
+def test_a_candidate_needing_an_empty_column_is_skipped_with_the_reason() -> None:
+    frames = frames_for((60, 10), (30, 0))
+    for frame in frames.values():
+        frame["orders_total"] = np.nan
+    needy = Candidate("needy", ColumnScorer("share_home"), requires=("orders_total",))
+    outcome = select(frames, needy, scored_by("a", "share_books"))
+    assert [r.name for r in outcome.results] == ["heuristic", "a"]
+    assert outcome.skipped == {
+        "needy": "needs columns that carry nothing in the training window (orders_total: all null)"
+    }
+    assert outcome.dropped_columns["orders_total"] == "all null"
+    assert outcome.dropped_columns["country"] == "all null"
+
+
+def test_built_candidates_are_fitted_on_the_columns_that_vary() -> None:
+    rng = np.random.default_rng(2)
+    frames = {}
+    for split in ("train", "validation", "test"):
+        label = (rng.random(N_POS + N_NEG) < 0.3).astype(int)
+        spend = rng.lognormal(4.0, 1.0, N_POS + N_NEG) * (1 + 2 * label)
+        frames[split] = window(
+            {"spend_90d": spend, "age": np.full(len(label), np.nan)}, label=label
+        )
+    boosting_candidate = replace(gradient_boosting(0), grid={})  # one fit is enough here
+    outcome = select(frames, boosting_candidate)
+    boosting = next(r for r in outcome.results if r.name == "gradient_boosting")
+    blocks = boosting.model.named_steps["pre"].transformers_
+    assert [(name, used) for name, _, used in blocks if name != "remainder"] == [
+        ("num", ["spend_90d"])
+    ]
+    assert "age" in outcome.dropped_columns
+    assert outcome.skipped == {}
+    assert boosting.test.roc_auc > 0.7
