@@ -138,7 +138,9 @@ def train_models(
     outcome = train_and_select(
         frames,
         [
-            *make_candidates(names, settings.seed, horizon_days=settings.label.horizon_days),
+            *make_candidates(
+                names, settings.seed, horizon_days=settings.label.horizon_days, dl=settings.dl
+            ),
             *prefit,
         ],
         precision_target=settings.precision_target,

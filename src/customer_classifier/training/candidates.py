@@ -31,6 +31,7 @@ from customer_classifier.errors import ConfigurationError
 from customer_classifier.features.transforms import signed_log1p
 from customer_classifier.models.bg_nbd import REQUIRED as BG_NBD_REQUIRED
 from customer_classifier.models.bg_nbd import BetaGeometricNBD
+from customer_classifier.settings import DeepLearningSettings
 from customer_classifier.training.columns import ALL_COLUMNS, FeatureColumns
 from customer_classifier.training.heuristic import HeuristicRules
 
@@ -141,12 +142,12 @@ def bg_nbd(seed: int, horizon_days: int = 90) -> Candidate:
     )
 
 
-def keras_mlp(seed: int) -> Candidate:
+def keras_mlp(seed: int, settings: DeepLearningSettings | None = None) -> Candidate:
     from customer_classifier.training import keras_mlp as dl
 
     return Candidate(
         dl.NAME,
-        dl.KerasMLPClassifier(None, seed=seed),
+        dl.KerasMLPClassifier(settings, seed=seed),
         {},
         dl.DESCRIPTION,
         fit_with_validation=True,
@@ -168,12 +169,18 @@ _FACTORIES: dict[str, Callable[[int], Candidate]] = {
 
 
 def make_candidates(
-    names: tuple[str, ...], seed: int, *, horizon_days: int = 90
+    names: tuple[str, ...],
+    seed: int,
+    *,
+    horizon_days: int = 90,
+    dl: DeepLearningSettings | None = None,
 ) -> list[Candidate]:
-    """The candidates in the order named; ``horizon_days`` is the label window's length."""
+    """The candidates in the order named; ``horizon_days`` is the label window's length,
+    ``dl`` the Keras network's settings (``CC_DL__*``; default: the defaults)."""
     factories: dict[str, Callable[[int], Candidate]] = {
         **_FACTORIES,
         "bg_nbd": partial(bg_nbd, horizon_days=horizon_days),
+        "keras_mlp": partial(keras_mlp, settings=dl),
     }
     out = []
     for name in names:
