@@ -54,7 +54,9 @@ class LabelRule(BaseModel):
     model_config = GROUP_CONFIG
 
     horizon_days: int = Field(default=90, ge=7, le=730)
+    """Length of the label window after the as-of date."""
     min_spend: float = Field(default=250.0, gt=0)
+    """Net spend in the label window that makes a customer good."""
 
 
 class VerificationThresholds(BaseModel):
@@ -300,6 +302,8 @@ class GateSettings(BaseModel):
     model_config = GROUP_CONFIG
 
     precision_target_check: Literal["warn", "block"] = "warn"
+    """``warn``: a model that misses the precision target on the test window is promoted
+    when the comparisons pass, with a warning; ``block``: it stays challenger."""
 
 
 class Settings(BaseSettings):
@@ -327,6 +331,8 @@ class Settings(BaseSettings):
     verification: VerificationThresholds = VerificationThresholds()
     gate: GateSettings = GateSettings()
     precision_target: float = Field(default=0.80, gt=0, le=1)
+    """Precision the decision threshold aims for on the validation window; the gate's
+    target check compares the test window's figure with it."""
     min_recall: float = Field(default=0.30, ge=0, le=1)
     """Required recall: thresholds and champions are compared by precision at this recall."""
     promotion_margin: float = Field(default=0.01, ge=0, le=1)
@@ -338,10 +344,14 @@ class Settings(BaseSettings):
         "gradient_boosting",
         "bg_nbd",
     )
+    """Candidates to train, as JSON; must keep ``heuristic`` (the baseline); ``keras_mlp``
+    adds the Keras network."""
     cv_folds: int = Field(default=3, ge=2, le=10)
+    """Cross-validation folds of the hyper-parameter search."""
     min_positives: int = Field(default=50, ge=1)
     """Fewest good customers a window may hold: below it, training stops with an error."""
     seed: int = 42
+    """Random seed of training: same data, same seed, same model."""
     predictions_table: str = "customer_predictions"
     """Output table of nightly scoring; its history is ``<table>_history``."""
     invalid_records: Literal["skip", "block", "score"] = "skip"
@@ -356,6 +366,7 @@ class Settings(BaseSettings):
     chunk_customers: int = Field(default=250_000, ge=1_000)
     """Customers per SQL aggregation chunk: bounds memory on large tables."""
     scoring_threads: int = Field(default=2, ge=1, le=32)
+    """Aggregation queries in flight at once during ingest and scoring."""
     s3: S3Settings = S3Settings()
     serving: ServingSettings = ServingSettings()
     dl: DeepLearningSettings = DeepLearningSettings()
