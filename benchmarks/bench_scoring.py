@@ -5,7 +5,7 @@ Setup (not timed): a SQLite Master Data database generated once and cached under
 and cached there too, so every run scores with the same model and the predictions of
 two runs can be compared by their digest.
 
-Timed: ``jobs.verify_data`` then ``jobs.score_nightly`` against the big database, in a
+Timed: ``jobs.verify_data`` then ``jobs.score_customers`` against the big database, in a
 fresh child process that does nothing else, so its peak RSS is the batch's own and not
 the setup's. The result is printed and written as JSON (default
 ``benchmarks/results/scoring.json``).
@@ -131,8 +131,8 @@ def ensure_champion(data_dir: Path, train_customers: int, seed: int) -> Path:
             store_uri=str(store_dir),
             work_dir=work / "runs",
         )
-        jobs.ingest_snapshot(settings, work / "snapshot")
-        jobs.build_training_frames(settings, work / "snapshot", work / "features")
+        jobs.ingest_data(settings, work / "snapshot")
+        jobs.build_features(settings, work / "snapshot", work / "features")
         trained = jobs.train_models(settings, work / "features", work / "bundle", work / "r.html")
         registered = jobs.register_model(settings, work / "bundle")
     version = registered["version"]
@@ -140,7 +140,7 @@ def ensure_champion(data_dir: Path, train_customers: int, seed: int) -> Path:
         # The benchmark measures scoring, not the gate: score with what training chose.
         open_store(str(store_dir)).set_alias(CHAMPION, version, reason="benchmark model")
         _log(f"the gate kept {version} from champion; the benchmark aliases it itself")
-    _log(f"champion {version} ({trained['chosen']})")
+    _log(f"champion {version} ({trained.chosen})")
     return store_dir
 
 
@@ -183,7 +183,7 @@ def child(database: Path, store: Path, work_dir: Path) -> dict[str, Any]:
     cpu_started = time.process_time()
     result = jobs.verify_data(settings, work_dir / "verification")
     verified, cpu_verified = time.perf_counter(), time.process_time()
-    summary = jobs.score_nightly(settings)
+    summary = jobs.score_customers(settings)
     scored, cpu_scored = time.perf_counter(), time.process_time()
     return {
         "import_seconds": imported - started,

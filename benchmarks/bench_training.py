@@ -66,8 +66,8 @@ def ensure_features(data_dir: Path, customers: int, seed: int) -> Path:
     settings = Settings(
         database_url=f"sqlite:///{db}", store_uri=str(folder / "store"), work_dir=folder / "runs"
     )
-    jobs.ingest_snapshot(settings, folder / "snapshot")
-    jobs.build_training_frames(settings, folder / "snapshot", folder / "features")
+    jobs.ingest_data(settings, folder / "snapshot")
+    jobs.build_features(settings, folder / "snapshot", folder / "features")
     manifest = json.loads(marker.read_text())
     marker.write_text(json.dumps({**manifest, "bench_layout": LAYOUT}, indent=2))
     # Only the feature windows are read again: keep the cache small.

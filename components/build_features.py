@@ -10,10 +10,8 @@ from components.image import COMPONENT_IMAGE
 def build_features(snapshot: Input[Dataset], features: Output[Dataset]) -> None:
     import pathlib
 
-    from customer_classifier.jobs import build_training_frames
+    from customer_classifier.jobs.ingest import build_features as run
     from customer_classifier.settings import load_settings
 
-    summary = build_training_frames(
-        load_settings(), pathlib.Path(snapshot.path), pathlib.Path(features.path)
-    )
-    features.metadata.update(summary["windows"])
+    written = run(load_settings(), pathlib.Path(snapshot.path), pathlib.Path(features.path))
+    features.metadata.update(written.to_dict()["windows"])

@@ -12,12 +12,12 @@ def ingest_data(verification: Input[Artifact], snapshot: Output[Dataset], as_of:
     recorded in the snapshot's manifest, the evidence the gate checks."""
     import pathlib
 
-    from customer_classifier.jobs import ingest_snapshot
+    from customer_classifier.jobs.ingest import ingest_data as run
     from customer_classifier.settings import load_settings
 
     settings = load_settings(**({"as_of": as_of} if as_of else {}))
-    manifest = ingest_snapshot(
+    written = run(
         settings, pathlib.Path(snapshot.path), verification=pathlib.Path(verification.path)
     )
-    snapshot.metadata.update({"rows": manifest["rows"], "as_of": manifest["as_of"]})
-    return str(manifest["content_hash"])
+    snapshot.metadata.update({"rows": written.rows, "as_of": written.as_of})
+    return written.content_hash

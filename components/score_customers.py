@@ -15,12 +15,12 @@ def score_customers(
     pipeline_run_id: str = "",
 ) -> str:
     """Returns the model version that scored; ``verification`` orders this after the gate."""
-    from customer_classifier.jobs.score import score_nightly
+    from customer_classifier.jobs.score import score_customers
     from customer_classifier.settings import load_settings
 
     del verification
     settings = load_settings(**({"as_of": as_of} if as_of else {}))
-    summary = score_nightly(settings, model_version or None, run_id=pipeline_run_id or None)
+    summary = score_customers(settings, model_version or None, run_id=pipeline_run_id or None)
     metrics.log_metric("rows_written", summary.rows_written)
     metrics.log_metric("invalid_records", summary.invalid_records)
     metrics.log_metric("good", summary.good)

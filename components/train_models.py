@@ -26,7 +26,8 @@ def train_models(
     """Returns the chosen candidate's name."""
     import pathlib
 
-    from customer_classifier.jobs import train_models as run
+    from customer_classifier.features.labels import BAD, GOOD
+    from customer_classifier.jobs.train import train_models as run
     from customer_classifier.settings import load_settings
 
     settings = load_settings(precision_target=precision_target, min_recall=min_recall)
@@ -37,13 +38,11 @@ def train_models(
         pathlib.Path(report.path),
         dl_candidate_dir=pathlib.Path(dl_candidate.path) if dl_candidate is not None else None,
     )
-    for name, value in result["metrics"].items():
+    for name, value in result.metrics.items():
         metrics.log_metric(name, value)
-    for name, precision in result["candidates"].items():
+    for name, precision in result.candidates.items():
         metrics.log_metric(f"candidate_{name}_test_precision", precision)
-    classification.log_roc_curve(
-        result["roc"]["fpr"], result["roc"]["tpr"], result["roc"]["thresholds"]
-    )
-    classification.log_confusion_matrix(["bad", "good"], result["confusion"])
-    model.metadata.update({"candidate": result["chosen"], "threshold": result["threshold"]})
-    return str(result["chosen"])
+    classification.log_roc_curve(result.roc.fpr, result.roc.tpr, result.roc.thresholds)
+    classification.log_confusion_matrix([BAD, GOOD], result.confusion)  # class 0, 1
+    model.metadata.update({"candidate": result.chosen, "threshold": result.threshold})
+    return result.chosen

@@ -22,6 +22,8 @@ import sqlalchemy as sa
 from customer_classifier import jobs
 from customer_classifier.data.database import connect, write_master_data
 from customer_classifier.data.generate import GeneratorConfig, MasterData, generate
+from customer_classifier.jobs.register import RegisterResult
+from customer_classifier.jobs.train import TrainResult
 from customer_classifier.registry import LocalModelStore
 from customer_classifier.scoring.batch import ScoringSummary
 from customer_classifier.settings import ExplicitSettings, Settings
@@ -73,8 +75,8 @@ def read_table(db_path: Path, table: str) -> pd.DataFrame:
 class PipelineRun:
     """What the training-then-scoring steps return, in the order a pipeline runs them."""
 
-    training: dict[str, Any]
-    registration: dict[str, Any]
+    training: TrainResult
+    registration: RegisterResult
     scoring: ScoringSummary
 
 
@@ -85,13 +87,13 @@ def run_pipeline(settings: Settings, work: Path) -> PipelineRun:
     failing step leaves behind.
     """
     jobs.verify_data(settings, work / "verification")
-    jobs.ingest_snapshot(settings, work / "snapshot")
-    jobs.build_training_frames(settings, work / "snapshot", work / "features")
+    jobs.ingest_data(settings, work / "snapshot")
+    jobs.build_features(settings, work / "snapshot", work / "features")
     training = jobs.train_models(
         settings, work / "features", work / "bundle", work / "training.html"
     )
     registration = jobs.register_model(settings, work / "bundle")
-    scoring = jobs.score_nightly(settings)
+    scoring = jobs.score_customers(settings)
     return PipelineRun(training=training, registration=registration, scoring=scoring)
 
 
@@ -150,7 +152,7 @@ class TrainedRun:
 
     @property
     def version(self) -> str:
-        return str(self.run.registration["version"])
+        return self.run.registration.version
 
 
 @pytest.fixture(scope="session")

@@ -109,7 +109,7 @@ def data_verify(
     report_dir: Annotated[Path | None, typer.Option(help=_IN_WORK_DIR)] = None,
 ) -> None:
     """Profile the source tables and stop on blocking data-quality problems."""
-    from customer_classifier.jobs import verify_data
+    from customer_classifier.jobs.verify import verify_data
 
     settings = _settings()
     report_dir = _in_work_dir(settings, report_dir, "verification")
@@ -130,11 +130,17 @@ def data_ingest(
     out_dir: Annotated[Path | None, typer.Option("--out", help=_IN_WORK_DIR)] = None,
 ) -> None:
     """Snapshot customers, sales aggregates and label spend to Parquet."""
-    from customer_classifier.jobs import ingest_snapshot
+    from customer_classifier.jobs.ingest import ingest_data
 
     settings = _settings()
+    verification = settings.work_dir / "verification" / "verification.json"
     with console.status("aggregating sales in the database"):
-        _print_json(ingest_snapshot(settings, _in_work_dir(settings, out_dir, "snapshot")))
+        written = ingest_data(
+            settings,
+            _in_work_dir(settings, out_dir, "snapshot"),
+            verification=verification if verification.is_file() else None,
+        )
+    _print_json(written.to_dict())
 
 
 @app.command("features")
@@ -143,16 +149,15 @@ def features(
     out_dir: Annotated[Path | None, typer.Option("--out", help=_IN_WORK_DIR)] = None,
 ) -> None:
     """Build the train/validation/test feature frames with labels."""
-    from customer_classifier.jobs import build_training_frames
+    from customer_classifier.jobs.ingest import build_features
 
     settings = _settings()
-    _print_json(
-        build_training_frames(
-            settings,
-            _in_work_dir(settings, snapshot, "snapshot"),
-            _in_work_dir(settings, out_dir, "features"),
-        )
+    written = build_features(
+        settings,
+        _in_work_dir(settings, snapshot, "snapshot"),
+        _in_work_dir(settings, out_dir, "features"),
     )
+    _print_json(written.to_dict())
 
 
 @app.command("train")
@@ -162,7 +167,7 @@ def train(
     report: Annotated[Path | None, typer.Option(help=_IN_WORK_DIR)] = None,
 ) -> None:
     """Train and evaluate every candidate; save the chosen model's bundle."""
-    from customer_classifier.jobs import train_models
+    from customer_classifier.jobs.train import train_models
 
     settings = _settings()
     with console.status("training candidates"):
@@ -172,7 +177,7 @@ def train(
             _in_work_dir(settings, bundle, "bundle"),
             _in_work_dir(settings, report, "training.html"),
         )
-    _print_json({k: v for k, v in result.items() if k not in ("roc", "confusion")})
+    _print_json(result.summary())
 
 
 @app.command("register")
@@ -201,7 +206,7 @@ def register(
 @app.command("score")
 def score(version: Annotated[str | None, typer.Option(help="Default: champion.")] = None) -> None:
     """Score every active customer and replace the predictions table atomically."""
-    from customer_classifier.jobs import score_nightly, summary_dict
+    from customer_classifier.jobs.score import score_customers, summary_dict
 
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("scoring customer chunks", total=None)
@@ -209,7 +214,7 @@ def score(version: Annotated[str | None, typer.Option(help="Default: champion.")
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        summary = score_nightly(_settings(), version, progress=advance)
+        summary = score_customers(_settings(), version, progress=advance)
     _print_json(summary_dict(summary))
 
 

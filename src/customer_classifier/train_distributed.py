@@ -78,8 +78,8 @@ def _select(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
         settings, args.features, args.bundle, args.report, dl_candidate_dir=args.candidate
     )
     return {
-        "chosen": result["chosen"],
-        "threshold": result["threshold"],
+        "chosen": result.chosen,
+        "threshold": result.threshold,
         "bundle": str(args.bundle),
     }
 

@@ -68,7 +68,7 @@ def reader(postgres_server: str) -> str:
 
 
 def score(settings: Settings, night: dt.date, **overrides: Any) -> ScoringSummary:
-    return jobs.score_nightly(settings.model_copy(update={"as_of": night, **overrides}))
+    return jobs.score_customers(settings.model_copy(update={"as_of": night, **overrides}))
 
 
 def query(settings: Settings, sql: str) -> pd.DataFrame:

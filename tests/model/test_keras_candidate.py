@@ -43,8 +43,8 @@ def workspace(
     db_path = root / "master.db"
     shutil.copyfile(master_db, db_path)
     settings = settings_factory(db_path, root)
-    jobs.ingest_snapshot(settings, root / "snapshot")
-    jobs.build_training_frames(settings, root / "snapshot", root / "features")
+    jobs.ingest_data(settings, root / "snapshot")
+    jobs.build_features(settings, root / "snapshot", root / "features")
     info = train_dl_candidate(
         settings, root / "features", root / "candidate", max_epochs=MAX_EPOCHS
     )
@@ -126,7 +126,7 @@ def test_it_is_selected_by_the_same_rule_as_the_others(workspace: dict[str, Any]
         return (int(c["target_met"]), round(headline, 4), c["validation"]["pr_auc"])
 
     assert meta["candidate"] == max(meta["candidates"], key=lambda n: key(meta["candidates"][n]))
-    assert result["chosen"] == meta["candidate"]
+    assert result.chosen == meta["candidate"]
     assert "keras_mlp" in (root / "training.html").read_text()
 
 
@@ -173,7 +173,7 @@ def test_nightly_scoring_uses_the_keras_champion(
     workspace: dict[str, Any], registered: dict[str, Any]
 ) -> None:
     settings = workspace["settings"]
-    summary = jobs.score_nightly(settings)
+    summary = jobs.score_customers(settings)
     engine = sa.create_engine(settings.database_url)
     try:
         with engine.connect() as conn:
@@ -232,4 +232,4 @@ def test_outside_the_pipeline_it_is_one_more_named_candidate(
     meta = json.loads((root / "in-process" / "model.json").read_text())
     assert set(meta["candidates"]) == {"heuristic", "keras_mlp"}
     assert meta["candidates"]["keras_mlp"]["params"]["best_epoch"] <= 3
-    assert result["candidates"]["keras_mlp"] == meta["candidates"]["keras_mlp"]["test"]["precision"]
+    assert result.candidates["keras_mlp"] == meta["candidates"]["keras_mlp"]["test"]["precision"]

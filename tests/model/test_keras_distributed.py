@@ -52,8 +52,8 @@ def features(
     root = tmp_path_factory.mktemp("tfjob")
     shutil.copyfile(master_db, root / "master.db")
     settings = settings_factory(root / "master.db", root)
-    jobs.ingest_snapshot(settings, root / "snapshot")
-    jobs.build_training_frames(settings, root / "snapshot", root / "features")
+    jobs.ingest_data(settings, root / "snapshot")
+    jobs.build_features(settings, root / "snapshot", root / "features")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CC_")}
     env.update(
         {

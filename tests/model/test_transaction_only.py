@@ -46,8 +46,8 @@ def bare_run(
     engine.dispose()
     settings = settings_factory(db_path, root)
     work = root / "work"
-    jobs.ingest_snapshot(settings, work / "snapshot")
-    jobs.build_training_frames(settings, work / "snapshot", work / "features")
+    jobs.ingest_data(settings, work / "snapshot")
+    jobs.build_features(settings, work / "snapshot", work / "features")
     summary = jobs.train_models(settings, work / "features", work / "bundle", work / "report.html")
     metadata = json.loads((work / "bundle" / "model.json").read_text(encoding="utf-8"))
     return {"settings": settings, "work": work, "summary": summary, "metadata": metadata}
@@ -67,8 +67,8 @@ def test_every_default_candidate_trains_or_is_skipped_with_a_reason(
         if name in skipped:
             assert skipped[name].strip(), name
     assert set(trained) >= {"heuristic", "bg_nbd"}
-    assert bare_run["summary"]["chosen"] in trained
-    assert bare_run["summary"]["skipped_candidates"] == skipped
+    assert bare_run["summary"].chosen in trained
+    assert bare_run["summary"].skipped_candidates == skipped
 
 
 def test_the_empty_attributes_are_left_out_and_recorded(bare_run: dict[str, Any]) -> None:

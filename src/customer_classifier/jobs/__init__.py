@@ -16,12 +16,12 @@ _WHERE = {
     "last_sale_date": "ingest",
     "training_dates": "ingest",
     "frame_hash": "ingest",
-    "ingest_snapshot": "ingest",
-    "build_training_frames": "ingest",
+    "ingest_data": "ingest",
+    "build_features": "ingest",
     "code_version": "train",
     "train_models": "train",
     "register_model": "register",
-    "score_nightly": "score",
+    "score_customers": "score",
     "summary_dict": "score",
 }
 __all__ = sorted(_WHERE)

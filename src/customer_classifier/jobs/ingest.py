@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,8 @@ import sqlalchemy as sa
 from customer_classifier.data.database import connect, iter_chunks, read_customers
 from customer_classifier.data.evidence import VerificationEvidence, evidence_of, read_verification
 from customer_classifier.errors import DataSourceError
+from customer_classifier.features import build as feature_records
 from customer_classifier.features.aggregates import iter_aggregates
-from customer_classifier.features.build import build_features
 from customer_classifier.features.labels import fetch_labels
 from customer_classifier.jobs.verify import verify_data
 from customer_classifier.settings import Settings
@@ -65,9 +66,42 @@ def verification_evidence(
     return evidence
 
 
-def ingest_snapshot(
-    settings: Settings, out_dir: Path, *, verification: Path | None = None
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Snapshot:
+    """What the ingest step wrote: its manifest's figures (``manifest.json`` has them all)."""
+
+    content_hash: str
+    """Hash of every frame written: the data identity a model version records."""
+    reference_date: str
+    as_of: dict[str, str]
+    """As-of date of each window (train, validation, test)."""
+    rows: dict[str, int]
+    verification: dict[str, Any]
+    """The verification evidence the gate checks (:mod:`customer_classifier.data.evidence`)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class WindowSummary:
+    as_of: str
+    rows: int
+    positive_rate: float
+
+
+@dataclass(frozen=True)
+class FeatureWindows:
+    """What the features step wrote: one Parquet per window, of this snapshot."""
+
+    snapshot: str
+    windows: dict[str, WindowSummary]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def ingest_data(settings: Settings, out_dir: Path, *, verification: Path | None = None) -> Snapshot:
     """Customers, per-window sales aggregates and label spend, as Parquet plus a manifest.
 
     The manifest records the verification of the source (see
@@ -108,39 +142,48 @@ def ingest_snapshot(
         labels.to_frame().to_parquet(out_dir / f"labels_{split}.parquet")
         hashes[split] = frame_hash(aggregates)
         rows[f"aggregates_{split}"] = len(aggregates)
+    window_dates = {k: v.isoformat() for k, v in dates.items()}
+    content_hash = hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest()
     manifest = {
         "database": engine.url.render_as_string(hide_password=True),
         "created_at": dt.datetime.now(dt.UTC).isoformat(),
         "reference_date": reference.isoformat(),
-        "as_of": {k: v.isoformat() for k, v in dates.items()},
+        "as_of": window_dates,
         "rows": rows,
-        "content_hash": hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest(),
+        "content_hash": content_hash,
         "label_rule": settings.label.model_dump(),
         "verification": evidence.to_dict(),
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-    return manifest
+    return Snapshot(
+        content_hash=content_hash,
+        reference_date=reference.isoformat(),
+        as_of=window_dates,
+        rows=rows,
+        verification=evidence.to_dict(),
+    )
 
 
-def build_training_frames(settings: Settings, snapshot_dir: Path, out_dir: Path) -> dict[str, Any]:
+def build_features(settings: Settings, snapshot_dir: Path, out_dir: Path) -> FeatureWindows:
     """One Parquet per window: the feature records plus the label."""
     manifest = json.loads((snapshot_dir / "manifest.json").read_text(encoding="utf-8"))
     customers = pd.read_parquet(snapshot_dir / "customers.parquet")
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary: dict[str, Any] = {"snapshot": manifest["content_hash"], "windows": {}}
+    windows: dict[str, WindowSummary] = {}
     for split in manifest["as_of"]:  # the windows training_dates made: train, validation, test
         as_of = dt.date.fromisoformat(manifest["as_of"][split])
         aggregates = pd.read_parquet(snapshot_dir / f"aggregates_{split}.parquet")
-        features = build_features(customers, aggregates, as_of, settings.active_window_days)
+        features = feature_records.build_features(
+            customers, aggregates, as_of, settings.active_window_days
+        )
         labels = pd.read_parquet(snapshot_dir / f"labels_{split}.parquet")["label"]
         features["label"] = labels.reindex(features.index).fillna(0).astype("int8")
         features.to_parquet(out_dir / f"{split}.parquet")
-        summary["windows"][split] = {
-            "as_of": as_of.isoformat(),
-            "rows": len(features),
-            "positive_rate": float(features["label"].mean()),
-        }
+        windows[split] = WindowSummary(
+            as_of.isoformat(), len(features), float(features["label"].mean())
+        )
+    result = FeatureWindows(manifest["content_hash"], windows)
     (out_dir / "manifest.json").write_text(
-        json.dumps({**manifest, **summary}, indent=2), encoding="utf-8"
+        json.dumps({**manifest, **result.to_dict()}, indent=2), encoding="utf-8"
     )
-    return summary
+    return result

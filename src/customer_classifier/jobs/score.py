@@ -11,11 +11,12 @@ from customer_classifier.data.database import connect
 from customer_classifier.errors import RegistryError
 from customer_classifier.jobs.ingest import last_sale_date
 from customer_classifier.registry import CHAMPION, open_store
-from customer_classifier.scoring.batch import ScoringSummary, score_customers
+from customer_classifier.scoring import batch
+from customer_classifier.scoring.batch import ScoringSummary
 from customer_classifier.settings import Settings
 
 
-def score_nightly(
+def score_customers(
     settings: Settings,
     version: str | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -34,7 +35,7 @@ def score_nightly(
         raise RegistryError(f"no champion in {store.uri}; run training first ('make run')")
     bundle = store.load(version)
     as_of = settings.as_of or (last_sale_date(engine) + dt.timedelta(days=1))
-    return score_customers(
+    return batch.score_customers(
         engine,
         bundle,
         version,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,38 @@ from customer_classifier.training.train import SPLITS, train_and_select
 DL_CANDIDATE = "keras_mlp"
 CANDIDATE_MODEL = "model.joblib"
 CANDIDATE_INFO = "candidate.json"
+
+
+@dataclass(frozen=True)
+class RocCurve:
+    fpr: list[float]
+    tpr: list[float]
+    thresholds: list[float]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What the training step chose and how every candidate did on the test window."""
+
+    chosen: str
+    threshold: float
+    metrics: dict[str, float]
+    """The chosen model's test-window figures, ``test_precision`` and so on."""
+    candidates: dict[str, float]
+    """Test precision of every candidate at its own threshold."""
+    skipped_candidates: dict[str, str]
+    """Candidates that could not train on this data, with the reason."""
+    dropped_columns: dict[str, str]
+    """Columns left out of the fit (all null, one value), with the reason."""
+    baseline_precision_at_min_recall: float
+    confusion: list[list[int]]
+    roc: RocCurve
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON the CLI prints: everything but the curve and the matrix."""
+        out = asdict(self)
+        del out["roc"], out["confusion"]
+        return out
 
 
 def code_version(given: str | None = None) -> str:
@@ -121,7 +154,7 @@ def train_models(
     report_path: Path,
     *,
     dl_candidate_dir: Path | None = None,
-) -> dict[str, Any]:
+) -> TrainResult:
     """Train every candidate, select one, save its bundle and the report.
 
     With ``dl_candidate_dir`` (the GPU task's output) the Keras candidate found there is
@@ -199,14 +232,14 @@ def train_models(
         },
     )
     fpr, tpr, thr = roc_points(outcome.test_labels, chosen.test_scores)
-    return {
-        "chosen": chosen.name,
-        "threshold": chosen.threshold.threshold,
-        "metrics": {f"test_{k}": v for k, v in chosen.test.scalars().items()},
-        "candidates": {name: c["test"]["precision"] for name, c in candidates.items()},
-        "skipped_candidates": outcome.skipped,
-        "dropped_columns": outcome.dropped_columns,
-        "baseline_precision_at_min_recall": outcome.baseline.test.precision_at_min_recall,
-        "confusion": chosen.test.confusion,
-        "roc": {"fpr": fpr, "tpr": tpr, "thresholds": thr},
-    }
+    return TrainResult(
+        chosen=chosen.name,
+        threshold=chosen.threshold.threshold,
+        metrics={f"test_{k}": v for k, v in chosen.test.scalars().items()},
+        candidates={name: c["test"]["precision"] for name, c in candidates.items()},
+        skipped_candidates=dict(outcome.skipped),
+        dropped_columns=dict(outcome.dropped_columns),
+        baseline_precision_at_min_recall=outcome.baseline.test.precision_at_min_recall,
+        confusion=chosen.test.confusion,
+        roc=RocCurve(fpr, tpr, thr),
+    )

@@ -143,12 +143,12 @@ def serving_data(tmp_path_factory: pytest.TempPathFactory) -> ServingData:
         scoring_threads=1,
     )
     work = root / "work"
-    jobs.ingest_snapshot(settings, work / "snapshot")
-    jobs.build_training_frames(settings, work / "snapshot", work / "features")
+    jobs.ingest_data(settings, work / "snapshot")
+    jobs.build_features(settings, work / "snapshot", work / "features")
     jobs.train_models(settings, work / "features", work / "bundle", work / "training.html")
     registered = jobs.register_model(settings, work / "bundle")
     assert registered.promoted, registered.decision.reasons
-    summary = jobs.score_nightly(settings)
+    summary = jobs.score_customers(settings)
     store = LocalModelStore(root / "store")
     champion = store.get_alias(CHAMPION)
     assert champion is not None

@@ -43,8 +43,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     )
     jobs.verify_data(settings, root / "verification")
     verification = root / "verification" / "verification.json"
-    jobs.ingest_snapshot(settings, root / "snapshot", verification=verification)
-    jobs.build_training_frames(settings, root / "snapshot", root / "features")
+    jobs.ingest_data(settings, root / "snapshot", verification=verification)
+    jobs.build_features(settings, root / "snapshot", root / "features")
     out = {"features": root / "features", "verification": verification, "db": root / "master.db"}
     for name, update in (
         ("weaker", {"candidates": ("heuristic", "gradient_boosting")}),
@@ -335,4 +335,4 @@ def test_ingest_refuses_the_verification_of_another_database(
     shutil.copyfile(trained["db"], other)
     settings = ExplicitSettings(database_url=f"sqlite:///{other}", work_dir=tmp_path / "runs")
     with pytest.raises(DataSourceError, match="pass the output of the verification step"):
-        jobs.ingest_snapshot(settings, tmp_path / "snapshot", verification=trained["verification"])
+        jobs.ingest_data(settings, tmp_path / "snapshot", verification=trained["verification"])

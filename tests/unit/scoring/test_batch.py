@@ -50,7 +50,7 @@ def test_one_row_per_active_customer(
     table_reader: Callable[[Path, str], pd.DataFrame],
     db_copy: Path,
 ) -> None:
-    summary = jobs.score_nightly(settings)
+    summary = jobs.score_customers(settings)
     table = table_reader(db_copy, TABLE)
     expected_as_of = master_data.sales["sold_at"].max().date() + dt.timedelta(days=1)
     assert summary.as_of == expected_as_of
@@ -77,12 +77,12 @@ def test_chunks_and_threads_do_not_change_the_result(
     db_copy: Path,
     table_reader: Callable[[Path, str], pd.DataFrame],
 ) -> None:
-    jobs.score_nightly(settings)
+    jobs.score_customers(settings)
     chunked = settings.model_copy(
         update={"chunk_customers": 1000, "scoring_threads": 1, "predictions_table": "chunked"}
     )
     progress: list[tuple[int, int]] = []
-    jobs.score_nightly(chunked, progress=lambda done, total: progress.append((done, total)))
+    jobs.score_customers(chunked, progress=lambda done, total: progress.append((done, total)))
     assert progress == [(1, 3), (2, 3), (3, 3)]
     whole = table_reader(db_copy, TABLE)
     parts = table_reader(db_copy, "chunked")
@@ -97,8 +97,8 @@ def test_a_named_version_is_scored_without_a_champion(
     store = LocalModelStore(Path(settings.store_uri))
     version = store.register(bundle_factory()).version
     with pytest.raises(RegistryError, match="no champion"):
-        jobs.score_nightly(settings)
-    assert jobs.score_nightly(settings, version=version).model_version == version
+        jobs.score_customers(settings)
+    assert jobs.score_customers(settings, version=version).model_version == version
 
 
 def test_a_failed_run_leaves_the_previous_table_intact(
@@ -108,7 +108,7 @@ def test_a_failed_run_leaves_the_previous_table_intact(
     table_reader: Callable[[Path, str], pd.DataFrame],
     bundle_factory: Callable[..., ModelBundle],
 ) -> None:
-    jobs.score_nightly(settings)
+    jobs.score_customers(settings)
     before = table_reader(db_copy, TABLE)
     history = table_reader(db_copy, f"{TABLE}_history")
     engine = connect(settings.database_url)

@@ -38,7 +38,7 @@ def read(db: Path, table: str) -> pd.DataFrame:
 def corrupted(settings: Settings, champion: str, db_copy: Path) -> list[int]:
     """Score once, then give some scored customers a birth year of 1800 and one an unknown
     segment; returns their ids (the aged ones first)."""
-    jobs.score_nightly(settings)
+    jobs.score_customers(settings)
     ids = read(db_copy, TABLE)["customer_id"].tolist()[10 : 10 + AGED + 1]
     with sqlite3.connect(db_copy) as conn:
         marks = ", ".join("?" * AGED)
@@ -52,7 +52,7 @@ def test_refused_records_are_counted_reported_and_left_out(
     settings: Settings, db_copy: Path, corrupted: list[int]
 ) -> None:
     before = read(db_copy, TABLE)
-    summary = jobs.score_nightly(settings)
+    summary = jobs.score_customers(settings)
     after = read(db_copy, TABLE)
     assert summary.invalid_records == summary.skipped_records == len(corrupted)
     assert set(before["customer_id"]) - set(after["customer_id"]) == set(corrupted)
@@ -70,7 +70,7 @@ def test_block_stops_the_run_and_keeps_the_table(
     before = read(db_copy, TABLE)
     blocking = settings.model_copy(update={"invalid_records": "block"})
     with pytest.raises(DataVerificationError, match="CC_INVALID_RECORDS=block") as caught:
-        jobs.score_nightly(blocking)
+        jobs.score_customers(blocking)
     assert f"{len(corrupted)} of " in str(caught.value)
     assert f"customer {corrupted[0]}: 226.0" in str(caught.value)
     assert len(caught.value.problems) == 2
@@ -80,7 +80,7 @@ def test_block_stops_the_run_and_keeps_the_table(
 def test_score_keeps_refused_records_in_the_table(
     settings: Settings, db_copy: Path, corrupted: list[int]
 ) -> None:
-    summary = jobs.score_nightly(settings.model_copy(update={"invalid_records": "score"}))
+    summary = jobs.score_customers(settings.model_copy(update={"invalid_records": "score"}))
     assert summary.invalid_records == len(corrupted)
     assert summary.skipped_records == 0
     assert set(corrupted) <= set(read(db_copy, TABLE)["customer_id"])
@@ -93,7 +93,7 @@ def test_too_many_refused_records_stop_any_mode(
     before = read(db_copy, TABLE)
     strict = settings.model_copy(update={"invalid_records": mode, "max_invalid_fraction": 0.001})
     with pytest.raises(DataVerificationError, match=r"more than CC_MAX_INVALID_FRACTION=0\.001"):
-        jobs.score_nightly(strict)
+        jobs.score_customers(strict)
     pd.testing.assert_frame_equal(read(db_copy, TABLE), before)
 
 
@@ -105,18 +105,18 @@ def test_invalid_scores_never_reach_the_table(
     bundle_factory: Callable[..., ModelBundle],
     value: float,
 ) -> None:
-    jobs.score_nightly(settings)
+    jobs.score_customers(settings)
     before = read(db_copy, TABLE)
     version = LocalModelStore(Path(settings.store_uri)).register(bundle_factory(Returns(value)))
     with pytest.raises(DataVerificationError, match="score: 1 row"):
-        jobs.score_nightly(settings, version.version)
+        jobs.score_customers(settings, version.version)
     pd.testing.assert_frame_equal(read(db_copy, TABLE), before)
 
 
 def test_a_customer_id_twice_in_the_source_stops_the_run(
     settings: Settings, champion: str, db_copy: Path
 ) -> None:
-    jobs.score_nightly(settings)
+    jobs.score_customers(settings)
     before = read(db_copy, TABLE)
     twice = int(before["customer_id"].iloc[5])
     with sqlite3.connect(db_copy) as conn:
@@ -124,7 +124,7 @@ def test_a_customer_id_twice_in_the_source_stops_the_run(
         copy = "INSERT INTO customers SELECT * FROM customers WHERE customer_id = ?"
         conn.execute(copy, (twice,))
     with pytest.raises(DataVerificationError, match=rf"scored more than once \(e\.g\. {twice}\)"):
-        jobs.score_nightly(settings)
+        jobs.score_customers(settings)
     pd.testing.assert_frame_equal(read(db_copy, TABLE), before)
 
 

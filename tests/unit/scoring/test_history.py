@@ -37,7 +37,7 @@ def score(settings: Settings, night: dt.date, **overrides: Any) -> ScoringSummar
     run_id = overrides.pop("run_id", None)
     version = overrides.pop("version", None)
     changed = settings.model_copy(update={"as_of": night, **overrides})
-    return jobs.score_nightly(changed, version, run_id=run_id)
+    return jobs.score_customers(changed, version, run_id=run_id)
 
 
 def read(db: Path, table: str) -> pd.DataFrame:
