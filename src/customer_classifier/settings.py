@@ -383,7 +383,12 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        if cls.values_only:
+            return (init_settings,)
         return (init_settings, env_settings, _ConventionalNames(settings_cls))
+
+    values_only: ClassVar[bool] = False
+    """Read the values given and the defaults, never the environment (ExplicitSettings)."""
 
     @field_validator("predictions_table")
     @classmethod
@@ -441,16 +446,7 @@ class ExplicitSettings(Settings):
     whatever ``CC_*`` variables the calling shell happens to export.
     """
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
+    values_only: ClassVar[bool] = True
 
     @classmethod
     def from_environment(cls, environment: Mapping[str, str]) -> Settings:
