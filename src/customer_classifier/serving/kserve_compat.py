@@ -7,10 +7,12 @@ What the rest of ``serving/`` takes from KServe's documented API is ``kserve.Mod
 predictor relies on is named here, with what it relies on:
 
 * the error types whose KServe handlers answer 400 (``InvalidInput``, also gRPC's
-  ``INVALID_ARGUMENT``) and 503 (``ModelNotReady``), from ``kserve.errors``;
+  ``INVALID_ARGUMENT``), 500 (``InferenceError``) and 503 (``ModelNotReady``), from
+  ``kserve.errors``;
 * ``RequestedOutput``, which only ``kserve.protocol.infer_type`` exports;
-* the private state of the protocol types: ``InferInput._raw_data`` (a binary tensor's
-  bytes), ``InferResponse._requested_outputs`` and ``_use_binary_outputs``;
+* the private state of the protocol types: ``InferInput._raw_data`` (the bytes of a gRPC
+  raw tensor; KServe decodes REST binary tensors into ``data``), and
+  ``InferResponse._requested_outputs`` and ``_use_binary_outputs``;
 * ``Model.__call__`` (preprocess, validate, predict, postprocess, KServe's latency
   metrics) returning ``(response, response_headers)``, which the fast V2 route calls as
   KServe's data plane does;
@@ -34,7 +36,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from kserve.errors import InvalidInput, ModelNotReady
+from kserve.errors import InferenceError, InvalidInput, ModelNotReady
 from kserve.protocol.infer_type import InferInput, InferResponse, RequestedOutput
 
 if TYPE_CHECKING:
@@ -46,6 +48,7 @@ __all__ = [
     "V2_BODY_ALTERNATIVE",
     "V2_INFER_PATH",
     "V2_REQUEST_MODEL",
+    "InferenceError",
     "InvalidInput",
     "ModelNotReady",
     "RequestedOutput",
@@ -72,8 +75,8 @@ value JSON parsers refuse (1e999, NaN)."""
 
 
 def raw_input_data(tensor: InferInput) -> bytes | None:
-    """The bytes of a binary tensor (binary REST extension or gRPC raw contents), or
-    None when the tensor came as JSON ``data``."""
+    """The bytes of a gRPC raw tensor, or None when the tensor has ``data`` (JSON, or a
+    REST binary tensor that KServe decoded)."""
     raw: bytes | None = tensor._raw_data
     return raw
 

@@ -1,9 +1,10 @@
 """The V2 open inference protocol: one named input per feature, one value per record.
 
-Inputs come as JSON ``data`` or as binary tensors (REST's binary extension, gRPC's raw
-contents); a NaN in a binary numeric tensor is a null, as binary tensors have no other
-way to send one. Shapes ``[n]`` and ``[n, 1]`` are accepted, any numeric datatype for a
-numeric feature, ``BYTES`` for a categorical one and an integer type for ``customer_id``.
+Inputs come as JSON ``data`` (REST, and REST's binary extension, which KServe decodes
+into data) or as gRPC raw contents; a NaN in a raw numeric tensor is a null, as raw
+tensors have no other way to send one. Shapes ``[n]`` and ``[n, 1]`` are accepted, any
+numeric datatype for a numeric feature, ``BYTES`` for a categorical one and an integer
+type for ``customer_id``.
 The answer has the outputs ``score``, ``label``, ``model_version`` (and ``customer_id``
 when sent), or those the client asked for, in its order.
 """
