@@ -8,16 +8,17 @@ import pytest
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import PolynomialFeatures
 
+from customer_classifier.registry.bundle import feature_schema_json
 from customer_classifier.serving.compiled import (
     UnsupportedStepError,
     compile_scorer,
     probe_columns,
     verified_scorer,
 )
-from customer_classifier.serving.validation import RecordSchema
+from customer_classifier.serving.schema import RecordSchema
 from customer_classifier.training.candidates import gradient_boosting, logistic_regression
 
-SCHEMA = RecordSchema.from_metadata({})
+SCHEMA = RecordSchema.from_entries(feature_schema_json())
 
 
 @pytest.fixture(scope="module")

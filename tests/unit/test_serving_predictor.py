@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +16,21 @@ from kserve.protocol.infer_type import InferInput, InferRequest, InferResponse
 from prometheus_client import CollectorRegistry
 
 from customer_classifier.registry import CHAMPION, LocalModelStore, ModelBundle
+from customer_classifier.registry.bundle import (
+    MANIFEST_FILE,
+    METADATA_FILE,
+    feature_schema_json,
+    sha256_file,
+)
+from customer_classifier.serving.checks import RequestError
 from customer_classifier.serving.compiled import probe_columns
 from customer_classifier.serving.config import ServingSettings
 from customer_classifier.serving.metrics import ServingMetrics
 from customer_classifier.serving.predictor import CustomerClassifier
-from customer_classifier.serving.validation import RecordSchema
+from customer_classifier.serving.schema import RecordSchema
 from customer_classifier.training.candidates import logistic_regression
 
-SCHEMA = RecordSchema.from_metadata({})
+SCHEMA = RecordSchema.from_entries(feature_schema_json())
 NAME = "cc-test"
 
 
@@ -153,10 +162,65 @@ def test_a_lagging_shadow_skips_batches_instead_of_delaying(
         tmp_path, challenger=challenger, challenger_mode="shadow", shadow_queue_batches=1
     )
     model.load()
-    assert model._shadow_slots.acquire(blocking=False)  # the shadow's only slot is busy
+    assert model.scorer._shadow_slots.acquire(blocking=False)  # the shadow's only slot is busy
     predictions = answer(model, {"instances": records(2)})["predictions"]
     assert {p["model_version"] for p in predictions} == {champion}
     assert (
         registry.get_sample_value("cc_serving_shadow_skipped_batches_total", {"model_name": NAME})
         == 1
     )
+
+
+def rewrite_metadata(store: Path, version: str, change: Callable[[dict[str, Any]], None]) -> None:
+    """Edit a registered version's model.json as an older release would have written it,
+    keeping its manifest consistent (the checksums still hold)."""
+    folder = store / "versions" / version
+    metadata = json.loads((folder / METADATA_FILE).read_text())
+    change(metadata)
+    (folder / METADATA_FILE).write_text(json.dumps(metadata))
+    manifest = json.loads((folder / MANIFEST_FILE).read_text())
+    manifest["files"][METADATA_FILE] = sha256_file(folder / METADATA_FILE)
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest))
+
+
+def test_the_served_schema_is_the_one_the_bundle_recorded(
+    tmp_path: Path, bundle: ModelBundle
+) -> None:
+    store = LocalModelStore(tmp_path)
+    version = store.register(bundle).version
+
+    def age_never_null(metadata: dict[str, Any]) -> None:
+        for entry in metadata["feature_schema"]:
+            if entry["name"] == "age":
+                entry["nullable"] = False
+
+    rewrite_metadata(tmp_path, version, age_never_null)
+    store.set_alias(CHAMPION, version)
+    model, _ = predictor(tmp_path)
+    assert model.load() is True
+    row = records(1)[0]
+    assert answer(model, {"instances": [{**row, "age": 40.0}]})["predictions"]
+    with pytest.raises(RequestError, match=r"instances\[0\]\.age must not be null"):
+        answer(model, {"instances": [{**row, "age": None}]})
+
+
+def test_a_version_without_a_recorded_schema_is_not_served(
+    tmp_path: Path, bundle: ModelBundle
+) -> None:
+    store = LocalModelStore(tmp_path)
+    legacy = store.register(bundle).version
+    rewrite_metadata(tmp_path, legacy, lambda m: m.pop("feature_schema"))
+    store.set_alias(CHAMPION, legacy)
+    model, _ = predictor(tmp_path)
+    assert model.load() is False
+    assert f"model version {legacy}: model.json has no feature_schema" in model.not_ready_reason
+    assert "register the model again" in model.not_ready_reason
+    assert model.get_input_types() == []
+    current = store.register(bundle).version
+    store.set_alias(CHAMPION, current)
+    assert model.load() is True
+    assert [i["name"] for i in model.get_input_types()] == list(SCHEMA.names)
+    # Moving the alias back to the legacy version keeps the current one serving.
+    store.set_alias(CHAMPION, legacy)
+    assert model.refresh() is False
+    assert model.versions()["champion"] == current

@@ -9,16 +9,14 @@ import numpy as np
 import pytest
 from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
 
-from customer_classifier.features.build import FEATURE_NAMES, FEATURE_SCHEMA, NULLABLE_FEATURES
-from customer_classifier.serving.validation import (
-    MAX_PROBLEMS,
-    RecordSchema,
-    RequestError,
-    parse_v1,
-    parse_v2,
-)
+from customer_classifier.features.build import FEATURE_NAMES, FEATURE_SCHEMA
+from customer_classifier.registry.bundle import feature_schema_json
+from customer_classifier.serving.checks import MAX_PROBLEMS, RequestError
+from customer_classifier.serving.protocol_v1 import parse_v1
+from customer_classifier.serving.protocol_v2 import parse_v2
+from customer_classifier.serving.schema import RecordSchema
 
-SCHEMA = RecordSchema.from_metadata({})
+SCHEMA = RecordSchema.from_entries(feature_schema_json())
 
 
 def record(**changes: Any) -> dict[str, Any]:
@@ -45,17 +43,6 @@ def problem(call: Any) -> str:
     with pytest.raises(RequestError) as raised:
         call()
     return str(raised.value)
-
-
-def test_schema_comes_from_the_version_metadata() -> None:
-    assert SCHEMA.names == FEATURE_NAMES
-    nullable = {f.name for f in SCHEMA.fields if f.nullable}
-    assert nullable == set(NULLABLE_FEATURES)
-    custom = RecordSchema.from_metadata(
-        {"feature_schema": [{"name": "x", "kind": "numeric", "minimum": 0, "maximum": 2}]}
-    )
-    assert custom.names == ("x",)
-    assert custom.fields[0].maximum == 2.0
 
 
 def test_v1_columns_keep_the_schema_order_and_types() -> None:

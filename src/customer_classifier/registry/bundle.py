@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from customer_classifier.errors import RegistryError
-from customer_classifier.features.build import FEATURE_NAMES, FEATURE_SCHEMA
+from customer_classifier.features.build import FEATURE_NAMES, FEATURE_SCHEMA, NULLABLE_FEATURES
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "model.json"
@@ -55,7 +55,14 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+FEATURE_SCHEMA_KEY = "feature_schema"
+_SCHEMA_KEYS = ("name", "kind", "nullable")
+
+
 def feature_schema_json() -> list[dict[str, Any]]:
+    """The feature schema a version is trained on, as ``model.json`` records it: each
+    feature's kind, range, categories and whether it may be null. Serving checks requests
+    against this record of the version, never against the code it runs."""
     return [
         {
             "name": f.name,
@@ -63,9 +70,39 @@ def feature_schema_json() -> list[dict[str, Any]]:
             "minimum": f.minimum,
             "maximum": f.maximum,
             "categories": list(f.categories) if f.categories else None,
+            "nullable": f.name in NULLABLE_FEATURES,
         }
         for f in FEATURE_SCHEMA
     ]
+
+
+def recorded_feature_schema(metadata: dict[str, Any]) -> list[dict[str, Any]]:
+    """The feature schema recorded in a version's ``model.json``, nullability included.
+
+    A version registered before versions recorded their schema (or its nullability) is
+    refused rather than checked against today's code: the code may have moved on since
+    the model was trained, and a request the model cannot score would be accepted.
+    """
+    version = metadata.get("version", "(unregistered)")
+    entries = metadata.get(FEATURE_SCHEMA_KEY)
+    if not isinstance(entries, list) or not entries:
+        raise RegistryError(
+            f"model version {version}: {METADATA_FILE} has no {FEATURE_SCHEMA_KEY}, so "
+            "what it accepts is unknown; register the model again (make run) with this "
+            "code, which records it"
+        )
+    for entry in entries:
+        missing = [k for k in _SCHEMA_KEYS if not isinstance(entry, dict) or k not in entry]
+        if not missing and not isinstance(entry["nullable"], bool):
+            missing = ["a true/false nullable"]
+        if missing:
+            name = entry.get("name", "?") if isinstance(entry, dict) else repr(entry)
+            raise RegistryError(
+                f"model version {version}: {FEATURE_SCHEMA_KEY} entry {name!r} lacks "
+                f"{', '.join(missing)} (recorded by an older release); register the model "
+                "again (make run) with this code, which records every feature's nullability"
+            )
+    return entries
 
 
 def save_bundle(bundle: ModelBundle, folder: Path) -> Path:
@@ -77,7 +114,7 @@ def save_bundle(bundle: ModelBundle, folder: Path) -> Path:
         **bundle.metadata,
         "threshold": bundle.threshold,
         "feature_names": list(FEATURE_NAMES),
-        "feature_schema": feature_schema_json(),
+        FEATURE_SCHEMA_KEY: feature_schema_json(),
     }
     (folder / METADATA_FILE).write_text(
         json.dumps(metadata, indent=2, default=str), encoding="utf-8"

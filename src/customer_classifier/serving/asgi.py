@@ -6,6 +6,9 @@ One pure ASGI middleware, active on the inference routes only (``:predict``, ``/
   ``Content-Length``; chunked bodies are counted as they arrive);
 * refuses content types other than JSON (and V2's binary ``application/octet-stream``)
   with 400 naming ``content-type``;
+* reads a V2 infer body sent without a content type as JSON, as V2 clients expect
+  (tritonclient's HTTP client sends JSON tensors that way; stock KServe answers 400),
+  unless ``inference-header-content-length`` marks it as binary tensors;
 * counts the request in :class:`~customer_classifier.serving.batching.Arrivals` until it
   reaches the micro-batcher;
 * writes one JSON access-log line: caller, request id, route, status, model version,
@@ -13,7 +16,7 @@ One pure ASGI middleware, active on the inference routes only (``:predict``, ``/
 
 And two exception handlers: FastAPI's body validation (V2 JSON that is malformed or not
 an inference request) answers 400 instead of FastAPI's 422, naming the field; our
-:class:`~customer_classifier.serving.validation.RequestError` answers 400 and is logged
+:class:`~customer_classifier.serving.checks.RequestError` answers 400 and is logged
 as a warning without a traceback (KServe logs every ``InvalidInput`` as an error).
 """
 
@@ -33,8 +36,13 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
 from customer_classifier.serving.batching import Arrivals
-from customer_classifier.serving.predictor import REQUEST_CONTEXT, RequestContext
-from customer_classifier.serving.validation import RequestError
+from customer_classifier.serving.checks import RequestError
+from customer_classifier.serving.context import REQUEST_CONTEXT, RequestContext
+from customer_classifier.serving.kserve_compat import (
+    V1_RAW_BODY_TYPE,
+    V2_BODY_ALTERNATIVE,
+    V2_REQUEST_MODEL,
+)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -50,11 +58,8 @@ BODY_TYPES = (
     "application/ld+json",
     "application/octet-stream",
 )
-
-
-V1_BODY_TYPE = b"application/vnd.customer-classifier.v1+json"
-"""V1 JSON bodies are handed to the predictor undecoded under this type, so that it parses
-them itself and names the field of a value JSON parsers refuse (1e999, NaN)."""
+BINARY_HEADER = b"inference-header-content-length"
+"""The V2 binary tensor extension's header: the length of the JSON part of the body."""
 
 
 def is_inference(scope: Scope) -> bool:
@@ -129,9 +134,9 @@ class ServingMiddleware:
                 if body is None:
                     await _reply(send_status, 413, self._too_large(None))
                 else:
-                    await self.app(_v1_raw(scope, headers), replay(body), send_status)
+                    await self.app(_typed(scope, headers), replay(body), send_status)
             else:
-                await self.app(_v1_raw(scope, headers), receive, send_status)
+                await self.app(_typed(scope, headers), receive, send_status)
         finally:
             if context.pending:
                 self.arrivals.pending -= 1
@@ -192,17 +197,32 @@ class ServingMiddleware:
         access_log.info(orjson.dumps(entry).decode())
 
 
-def _v1_raw(scope: Scope, headers: dict[bytes, bytes]) -> Scope:
-    """A V1 JSON request re-typed so that KServe passes its body through undecoded."""
-    if not scope["path"].endswith(":predict") or any(k.startswith(b"ce-") for k in headers):
-        return scope  # V2 is parsed by FastAPI; binary CloudEvents are KServe's to decode
-    media = headers.get(b"content-type", b"application/json").split(b";", 1)[0].strip().lower()
+def _typed(scope: Scope, headers: dict[bytes, bytes]) -> Scope:
+    """The request with the content type KServe should act on.
+
+    A V1 JSON body is re-typed so that KServe passes it through undecoded (the predictor
+    parses it). A V2 body without a content type is JSON unless the binary extension's
+    header says otherwise; FastAPI would hand it to KServe as bytes, which KServe refuses
+    without that header.
+    """
+    content_type = headers.get(b"content-type")
+    if not scope["path"].endswith(":predict"):
+        if content_type is None and BINARY_HEADER not in headers:
+            return _with_type(scope, b"application/json")
+        return scope
+    if any(k.startswith(b"ce-") for k in headers):
+        return scope  # binary CloudEvents are KServe's to decode
+    media = (content_type or b"application/json").split(b";", 1)[0].strip().lower()
     if media != b"application/json":
         return scope
+    return _with_type(scope, V1_RAW_BODY_TYPE)
+
+
+def _with_type(scope: Scope, content_type: bytes) -> Scope:
     retyped = dict(scope)
     retyped["headers"] = [
         *((k, v) for k, v in scope["headers"] if k.lower() != b"content-type"),
-        (b"content-type", V1_BODY_TYPE),
+        (b"content-type", content_type),
     ]
     return retyped
 
@@ -222,7 +242,7 @@ def replay(body: bytes) -> Receive:
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "InferenceRequest")]
+    parts = [str(p) for p in loc if p not in ("body", V2_REQUEST_MODEL)]
     text = ""
     for part in parts:
         text += f"[{part}]" if part.isdigit() else (f".{part}" if text else part)
@@ -235,7 +255,7 @@ async def body_validation_handler(request: Request, exc: Exception) -> JSONRespo
     problems = []
     for error in exc.errors():
         loc = tuple(error.get("loc", ()))
-        if "bytes" in loc:
+        if V2_BODY_ALTERNATIVE in loc:
             continue  # the binary-body alternative of KServe's V2 route: not what was sent
         if error.get("type") == "json_invalid":
             problems.append(f"request body: not valid JSON ({error.get('msg')})")

@@ -24,7 +24,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from kserve.errors import InferenceError
+from customer_classifier.serving.kserve_compat import InferenceError
 
 log = logging.getLogger(__name__)
 Item = TypeVar("Item")

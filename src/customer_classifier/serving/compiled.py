@@ -30,7 +30,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from customer_classifier.serving.validation import RecordSchema
+from customer_classifier.serving.schema import RecordSchema
 
 log = logging.getLogger(__name__)
 Columns = Mapping[str, np.ndarray]

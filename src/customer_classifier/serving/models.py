@@ -24,7 +24,7 @@ from customer_classifier.errors import RegistryError
 from customer_classifier.registry import ModelBundle, ModelStore, load_bundle, open_store
 from customer_classifier.registry.bundle import MANIFEST_FILE
 from customer_classifier.serving.compiled import Columns, Scorer, verified_scorer
-from customer_classifier.serving.validation import RecordSchema
+from customer_classifier.serving.schema import RecordSchema
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ class ModelSource:
                 f"{reference} moved from {version} to {found} while loading; the next reload "
                 "check picks the new one"
             )
-        schema = RecordSchema.from_metadata(bundle.metadata)
+        schema = RecordSchema.from_bundle(bundle.metadata)
         scorer, kind = verified_scorer(bundle.model, schema)
         return ServedModel(
             role=role,

@@ -31,11 +31,11 @@ log = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from kserve import model_server
+    from customer_classifier.serving.kserve_compat import server_parser
 
     parser = argparse.ArgumentParser(
         prog="python -m customer_classifier.serving",
-        parents=[model_server.parser],
+        parents=[server_parser()],
         description="KServe predictor of the customer classifier (V1, V2, gRPC).",
     )
     parser.add_argument(
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 def configure_logging(settings: ServingSettings) -> None:
     """KServe's log format for everything; our JSON access log replaces uvicorn's and
     KServe's per-request trace lines (same facts, one line, machine-readable)."""
-    from kserve.logging import configure_logging as kserve_logging
+    from customer_classifier.serving.kserve_compat import configure_logging as kserve_logging
 
     kserve_logging()
     access = logging.getLogger("customer_classifier.serving.access")
@@ -96,12 +96,11 @@ def settings_from(args: argparse.Namespace) -> ServingSettings:
 
 def serve(settings: ServingSettings, args: argparse.Namespace) -> None:
     """Build the model and KServe's server around it; returns when the server stops."""
-    from kserve import ModelServer
-    from kserve.model_repository import ModelRepository
-    from kserve.model_server import app
+    from kserve import ModelRepository, ModelServer
 
     from customer_classifier.serving import v2_rest
     from customer_classifier.serving.asgi import install
+    from customer_classifier.serving.kserve_compat import server_app, start_without_models
     from customer_classifier.serving.predictor import CustomerClassifier
 
     # Fewer, larger young-generation collections: each request allocates thousands of
@@ -126,6 +125,7 @@ def serve(settings: ServingSettings, args: argparse.Namespace) -> None:
         registered_models=Repository(),
     )
     server.register_model(model)
+    app = server_app()
     install(
         app,
         arrivals=model.arrivals,
@@ -134,9 +134,8 @@ def serve(settings: ServingSettings, args: argparse.Namespace) -> None:
     )
     v2_rest.install(app, model)
     model.start_watching()
-    # An empty list: the model is registered above and turns ready when loaded, instead
-    # of KServe refusing to start a server whose model is not ready yet.
-    server.start([])
+    # The model is registered above and turns ready when loaded.
+    start_without_models(server)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,17 +27,21 @@ errors propagate to the app's exception handlers, as they do from KServe's route
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from fastapi import FastAPI
-from kserve.protocol.infer_type import InferInput, InferRequest, InferResponse, RequestedOutput
+from kserve import InferInput, InferRequest, InferResponse
 from starlette.routing import Match, Route
 
 from customer_classifier.serving.asgi import Receive, Scope, Send, replay
-
-ModelCall = Callable[..., Awaitable[tuple[Any, dict[str, str]]]]
+from customer_classifier.serving.kserve_compat import (
+    V2_INFER_PATH,
+    RequestedOutput,
+    binary_outputs,
+    call_model,
+    requested_outputs,
+)
 
 _SCALARS = (str, int, float, bool)
 _REQUEST_KEYS = frozenset({"id", "parameters", "inputs", "outputs"})
@@ -118,9 +122,8 @@ def plain_request(payload: Any, model_name: str) -> InferRequest | None:
 
 def response_body(response: InferResponse) -> bytes | None:
     """KServe's REST JSON of ``response``, or None when only KServe can write it."""
-    # KServe keeps the requested outputs (their order and binary flags) to itself.
-    requested = response._requested_outputs
-    if response.parameters or response._use_binary_outputs:
+    requested = requested_outputs(response)
+    if response.parameters or binary_outputs(response):
         return None
     if requested and any(r.binary_data for r in requested):
         return None
@@ -178,7 +181,7 @@ class FastV2Infer:
         if request is None:
             await self._kserve(scope, replay(body), send)
             return
-        response, response_headers = await model(request, headers=headers)
+        response, response_headers = await call_model(model, request, headers)
         answer = response_body(response) if isinstance(response, InferResponse) else None
         if answer is None:  # a response KServe writes in binary form or not at all
             raise RuntimeError("V2 response is not plain JSON")
@@ -227,5 +230,5 @@ async def _read(receive: Receive) -> bytes:
 
 def install(app: FastAPI, model: Any) -> None:
     """Register the route first in ``app``'s routing, ahead of KServe's V2 routes."""
-    route = Route("/v2/models/{model_name}/infer", FastV2Infer(app, model), methods=["POST"])
+    route = Route(V2_INFER_PATH, FastV2Infer(app, model), methods=["POST"])
     app.router.routes.insert(0, route)

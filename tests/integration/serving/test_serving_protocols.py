@@ -8,6 +8,7 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
+from kserve import InferInput, InferRequest
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
 
@@ -195,3 +196,72 @@ def test_v2_fast_route_answers_as_kserves_route(
     fast, kserve = champion_server.v2(bad), champion_server.v2(routed)
     assert fast.status_code == kserve.status_code == 400
     assert fast.json() == kserve.json()
+
+
+def _complete(records: list[dict[str, object]], count: int) -> list[dict[str, object]]:
+    """Records without nulls: a binary tensor has no way to send a null category."""
+    return [r for r in records if all(r[f.name] is not None for f in FEATURE_SCHEMA)][:count]
+
+
+def test_v2_json_without_content_type_answers_as_with_it(
+    champion_server: ModelServer, records: list[dict[str, object]]
+) -> None:
+    """tritonclient's HTTP client sends JSON tensors with no Content-Type header."""
+    path = f"/v2/models/{MODEL_NAME}/infer"
+    plain: dict[str, Any] = {"id": "same", "inputs": v2_inputs(records[:4], with_ids=True)}
+    # The plain form takes the fast route; inputs with parameters take KServe's.
+    routed = {**plain, "inputs": [dict(i, parameters={}) for i in plain["inputs"]]}
+    for body in (plain, routed):
+        content = json.dumps(body).encode()
+        typed = champion_server.client.post(
+            path, content=content, headers={"content-type": "application/json"}
+        )
+        bare = champion_server.client.post(path, content=content)
+        assert "content-type" not in bare.request.headers
+        assert typed.status_code == bare.status_code == 200, (typed.text, bare.text)
+        assert bare.content == typed.content
+        assert bare.headers["content-type"] == typed.headers["content-type"]
+    # A mistake reads the same without the header.
+    bad = {
+        "inputs": [dict(i, data=[-1.0] * 4) if i["name"] == "age" else i for i in plain["inputs"]]
+    }
+    answer = champion_server.client.post(path, content=json.dumps(bad).encode())
+    assert answer.status_code == 400
+    assert "inputs.age[0]" in answer.json()["error"]
+
+
+def _binary_request(rows: list[dict[str, object]]) -> tuple[bytes, int]:
+    """A V2 request with every input as a binary tensor, as tritonclient builds it."""
+    inputs = []
+    for spec in FEATURE_SCHEMA:
+        values = [r[spec.name] for r in rows]
+        if spec.kind == "numeric":
+            tensor = InferInput(spec.name, [len(rows)], "FP64")
+            tensor.set_data_from_numpy(np.array(values, dtype=np.float64), binary_data=True)
+        else:
+            tensor = InferInput(spec.name, [len(rows)], "BYTES")
+            tensor.set_data_from_numpy(np.array(values, dtype=object), binary_data=True)
+        inputs.append(tensor)
+    body, json_length = InferRequest(model_name=MODEL_NAME, infer_inputs=inputs).to_rest()
+    assert isinstance(body, bytes)
+    assert json_length is not None
+    return body, json_length
+
+
+def test_v2_binary_tensors_with_and_without_content_type(
+    champion_server: ModelServer, records: list[dict[str, object]]
+) -> None:
+    rows = _complete(records, 5)
+    expected = champion_server.v2({"inputs": v2_inputs(rows)})
+    assert expected.status_code == 200, expected.text
+    scores = {o["name"]: o["data"] for o in expected.json()["outputs"]}
+    body, json_length = _binary_request(rows)
+    length = {"inference-header-content-length": str(json_length)}
+    path = f"/v2/models/{MODEL_NAME}/infer"
+    for headers in (length, {**length, "content-type": "application/octet-stream"}):
+        answer = champion_server.client.post(path, content=body, headers=headers)
+        assert answer.status_code == 200, (headers, answer.text)
+        outputs = {o["name"]: o["data"] for o in answer.json()["outputs"]}
+        np.testing.assert_allclose(outputs["score"], scores["score"], rtol=0, atol=1e-12)
+        assert outputs["label"] == scores["label"]
+        assert outputs["model_version"] == scores["model_version"]
