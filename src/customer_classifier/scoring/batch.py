@@ -51,14 +51,14 @@ from customer_classifier.features.aggregates import (
     iter_frames,
 )
 from customer_classifier.features.build import build_features
-from customer_classifier.features.record_checks import (
+from customer_classifier.registry.bundle import ModelBundle
+from customer_classifier.scoring.checks import check_prediction_rows, count_problem
+from customer_classifier.scoring.record_checks import (
     Finding,
     check_records,
     merge_findings,
     schema_from_metadata,
 )
-from customer_classifier.registry.bundle import ModelBundle
-from customer_classifier.scoring.checks import check_prediction_rows, count_problem
 from customer_classifier.scoring.tables import history_table, output_table_problem, staging_table
 
 log = logging.getLogger(__name__)

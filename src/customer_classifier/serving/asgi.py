@@ -148,7 +148,7 @@ class ServingMiddleware:
         size = f"{length} bytes" if length is not None else "the body"
         return (
             f"request body: {size} is over the limit of {self.max_body_bytes} bytes "
-            "(CC_SERVING_MAX_BODY_BYTES); split the batch into smaller requests"
+            "(CC_SERVING__MAX_BODY_BYTES); split the batch into smaller requests"
         )
 
     async def _read_capped(self, receive: Receive) -> bytes | None:

@@ -25,6 +25,7 @@ from customer_classifier.registry import ModelBundle, ModelStore, load_bundle, o
 from customer_classifier.registry.bundle import MANIFEST_FILE
 from customer_classifier.serving.compiled import Columns, Scorer, verified_scorer
 from customer_classifier.serving.schema import RecordSchema
+from customer_classifier.settings import S3Settings
 
 
 @dataclass(frozen=True)
@@ -61,12 +62,12 @@ def _manifest_version(folder: Path) -> str:
 class ModelSource:
     """Resolves references (alias, version id, version folder) and loads versions."""
 
-    def __init__(self, uri: str, *, verify: bool = True) -> None:
+    def __init__(self, uri: str, *, verify: bool = True, s3: S3Settings | None = None) -> None:
         self.uri = uri
         self.verify = verify
         self._store: ModelStore | None = None
         if not _is_version_folder(Path(uri)):
-            self._store = open_store(uri)  # raises ConfigurationError for unsupported URIs
+            self._store = open_store(uri, s3)  # ConfigurationError for unsupported URIs
 
     @property
     def is_store(self) -> bool:

@@ -38,6 +38,7 @@ from customer_classifier.serving.records import Records, Scored
 from customer_classifier.serving.reload import Reloader
 from customer_classifier.serving.schema import OUTPUT_METADATA
 from customer_classifier.serving.scoring import ActiveModels, BatchScorer, fast_sklearn
+from customer_classifier.settings import S3Settings
 
 
 @dataclass
@@ -61,6 +62,7 @@ class CustomerClassifier(Model):  # type: ignore[misc]
         metrics: ServingMetrics | None = None,
         arrivals: Arrivals | None = None,
         on_loaded: Callable[[bool], None] | None = None,
+        s3: S3Settings | None = None,
     ) -> None:
         """``on_loaded(first)`` runs after each swap, before a first load turns ready."""
         super().__init__(settings.model_name)
@@ -68,7 +70,7 @@ class CustomerClassifier(Model):  # type: ignore[misc]
         self.metrics = metrics or ServingMetrics(settings.model_name)
         self.arrivals = arrivals or Arrivals()
         self.on_loaded = on_loaded
-        self.reloader = Reloader(self.name, settings, self.metrics, self._swapped)
+        self.reloader = Reloader(self.name, settings, self.metrics, self._swapped, s3)
         self.scorer = BatchScorer(
             self.name,
             self.metrics,

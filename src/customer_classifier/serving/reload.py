@@ -15,10 +15,10 @@ import logging
 import threading
 from collections.abc import Callable
 
-from customer_classifier.serving.config import ServingSettings
 from customer_classifier.serving.metrics import ServingMetrics
 from customer_classifier.serving.models import ModelSource, ServedModel
 from customer_classifier.serving.scoring import CHALLENGER_ROLE, CHAMPION_ROLE, ActiveModels
+from customer_classifier.settings import S3Settings, ServingSettings
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +32,15 @@ class Reloader:
         settings: ServingSettings,
         metrics: ServingMetrics,
         on_swap: Callable[[bool], None],
+        s3: S3Settings | None = None,
     ) -> None:
-        """``on_swap(first)`` runs after each swap (``first``: nothing served before)."""
+        """``on_swap(first)`` runs after each swap (``first``: nothing served before);
+        ``s3`` reaches a store on S3 when ``model_uri`` names one."""
         self.name = name
         self.settings = settings
         self.metrics = metrics
         self.on_swap = on_swap
-        self.source = ModelSource(settings.model_uri, verify=settings.verify_checksums)
+        self.source = ModelSource(settings.model_uri, verify=settings.verify_checksums, s3=s3)
         self.not_ready_reason = "the champion has not been loaded yet"
         self.active: ActiveModels | None = None
         self._lock = threading.Lock()

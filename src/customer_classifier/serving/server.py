@@ -4,8 +4,8 @@ The container contract:
 
 * HTTP on ``--http_port`` (8080): KServe V1 and V2 REST, ``/metrics``, health routes;
 * gRPC on ``--grpc_port`` (8081): the V2 open inference protocol;
-* ``--model_name`` (default ``CC_SERVING_MODEL_NAME``), ``--model_dir`` (default
-  ``CC_SERVING_MODEL_URI``, else ``/mnt/models``): a version folder or a model store;
+* ``--model_name`` (default ``CC_SERVING__MODEL_NAME``), ``--model_dir`` (default
+  ``CC_SERVING__MODEL_URI``, else ``/mnt/models``): a version folder or a model store;
 * every other knob is a ``CC_SERVING__*`` variable (:class:`ServingSettings`);
 * one process per container (``--workers 1``): scale with replicas.
 
@@ -25,7 +25,7 @@ from typing import Any
 
 from customer_classifier.entrypoint import exit_on_user_error
 from customer_classifier.serving.config import ServingSettings
-from customer_classifier.settings import load_settings
+from customer_classifier.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--model_dir",
         default=None,
-        help="Version folder or model store; default CC_SERVING_MODEL_URI, else /mnt/models.",
+        help="Version folder or model store; default CC_SERVING__MODEL_URI, else /mnt/models.",
     )
     parser.set_defaults(model_name=None)
     return parser
@@ -84,17 +84,17 @@ def settle_memory(first: bool) -> None:
     gc.freeze()
 
 
-def settings_from(args: argparse.Namespace) -> ServingSettings:
-    """The ``serving`` group of the settings tree, with KServe's flags on top."""
+def settings_from(args: argparse.Namespace) -> Settings:
+    """The settings tree, with KServe's flags on top of its ``serving`` group."""
     overrides: dict[str, Any] = {}
     if args.model_dir:
         overrides["model_uri"] = args.model_dir
     if args.model_name:
         overrides["model_name"] = args.model_name
-    return load_settings(serving=overrides).serving
+    return load_settings(serving=overrides)
 
 
-def serve(settings: ServingSettings, args: argparse.Namespace) -> None:
+def serve(tree: Settings, args: argparse.Namespace) -> None:
     """Build the model and KServe's server around it; returns when the server stops."""
     from kserve import ModelRepository, ModelServer
 
@@ -106,7 +106,8 @@ def serve(settings: ServingSettings, args: argparse.Namespace) -> None:
     # Fewer, larger young-generation collections: each request allocates thousands of
     # short-lived objects, and every collection costs a pass over the survivors.
     gc.set_threshold(20_000, 20, 100)
-    model = CustomerClassifier(settings, on_loaded=settle_memory)
+    settings = tree.serving
+    model = CustomerClassifier(settings, on_loaded=settle_memory, s3=tree.s3)
 
     class Repository(ModelRepository):  # type: ignore[misc]
         """KServe's model repository whose ``load`` re-resolves the aliases now."""
@@ -145,6 +146,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--workers must be 1: run more replicas to use more cores")
     with exit_on_user_error():
         settings = settings_from(args)
-        configure_logging(settings)
+        configure_logging(settings.serving)
         serve(settings, args)
     return 0

@@ -187,7 +187,7 @@ class ModelServer:
 
     def start(self) -> ModelServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CC_SERVING_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CC_SERVING__")}
         env.update(self.env)
         command = [
             sys.executable,
@@ -260,7 +260,7 @@ class ModelServer:
 
 @pytest.fixture
 def model_server(tmp_path: Path) -> Iterator[Callable[..., ModelServer]]:
-    """``model_server(model_dir, **CC_SERVING_env)``: started, stopped at teardown."""
+    """``model_server(model_dir, **CC_SERVING__env)``: started, stopped at teardown."""
     started: list[ModelServer] = []
 
     def start(model_dir: Path | str, **env: str) -> ModelServer:
@@ -281,8 +281,8 @@ def champion_server(
     server = ModelServer(
         tmp_path_factory.mktemp("champion-server"),
         serving_data.settings.store_uri,
-        CC_SERVING_RELOAD_INTERVAL_S="0",
-        CC_SERVING_MAX_REQUEST_ROWS="1000",
+        CC_SERVING__RELOAD_INTERVAL_S="0",
+        CC_SERVING__MAX_REQUEST_ROWS="1000",
     ).start()
     try:
         server.wait_ready()

@@ -54,7 +54,7 @@ def test_not_ready_until_a_champion_exists(
 ) -> None:
     """A store without a champion: live but not ready (503), until the alias appears."""
     empty = LocalModelStore(tmp_path / "store")
-    server = model_server(empty.root, CC_SERVING_RELOAD_INTERVAL_S="0.2").wait_live()
+    server = model_server(empty.root, CC_SERVING__RELOAD_INTERVAL_S="0.2").wait_live()
     assert server.client.get(f"/v2/models/{MODEL_NAME}/ready").status_code == 503
     assert server.client.get(f"/v1/models/{MODEL_NAME}").status_code == 503
     assert server.v1({"instances": records[:1]}).status_code == 503
@@ -80,7 +80,7 @@ def test_reload_under_load_drops_no_request(
     store_root = tmp_path / "store"
     shutil.copytree(serving_data.settings.store_uri, store_root)
     store = LocalModelStore(store_root)
-    server = model_server(store_root, CC_SERVING_RELOAD_INTERVAL_S="0").wait_ready()
+    server = model_server(store_root, CC_SERVING__RELOAD_INTERVAL_S="0").wait_ready()
     outcomes: list[Outcome] = []
     failures: list[str] = []
     stop = threading.Event()
@@ -143,8 +143,8 @@ def test_shadow_challenger_never_changes_the_answer(
     versions = Path(serving_data.settings.store_uri) / "versions"
     shadowed = model_server(
         versions / serving_data.champion,
-        CC_SERVING_CHALLENGER=str(versions / serving_data.challenger),
-        CC_SERVING_CHALLENGER_MODE="shadow",
+        CC_SERVING__CHALLENGER=str(versions / serving_data.challenger),
+        CC_SERVING__CHALLENGER_MODE="shadow",
     ).wait_ready()
     sample = records[:300]
     with_shadow, without = [], []
@@ -176,9 +176,9 @@ def test_canary_is_sticky_by_customer(
 ) -> None:
     server = model_server(
         serving_data.settings.store_uri,
-        CC_SERVING_CHALLENGER=serving_data.challenger,
-        CC_SERVING_CHALLENGER_MODE="canary",
-        CC_SERVING_CANARY_PERCENT="40",
+        CC_SERVING__CHALLENGER=serving_data.challenger,
+        CC_SERVING__CHALLENGER_MODE="canary",
+        CC_SERVING__CANARY_PERCENT="40",
     ).wait_ready()
     sample = records[:400]
     together = server.v1({"instances": sample}).json()["predictions"]
@@ -198,11 +198,11 @@ def test_canary_is_sticky_by_customer(
 def test_invalid_settings_stop_the_server_with_the_variable_named(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "customer_classifier.serving", "--model_dir", str(tmp_path)],
-        env={"CC_SERVING_CANARY_PERCENT": "150", "PATH": "/usr/bin:/bin"},
+        env={"CC_SERVING__CANARY_PERCENT": "150", "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
     assert done.returncode == 2
-    assert "CC_SERVING_CANARY_PERCENT" in done.stderr
+    assert "CC_SERVING__CANARY_PERCENT" in done.stderr

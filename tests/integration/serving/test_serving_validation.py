@@ -214,7 +214,7 @@ def test_body_over_the_limit_is_413_before_reading(
     assert len(big) > 4 * 1024 * 1024
     answer = champion_server.client.post(V1, content=big, headers=JSON)
     assert answer.status_code == 413
-    assert "CC_SERVING_MAX_BODY_BYTES" in answer.json()["error"]
+    assert "CC_SERVING__MAX_BODY_BYTES" in answer.json()["error"]
 
     def chunks() -> Any:  # no Content-Length: counted as it arrives
         for start in range(0, len(big), 1 << 20):

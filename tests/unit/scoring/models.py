@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from customer_classifier.registry import ModelBundle
+from customer_classifier.registry.bundle import FEATURE_SCHEMA_KEY, feature_schema_json
 from customer_classifier.training.heuristic import HeuristicRules
 
 
@@ -16,7 +17,8 @@ def heuristic_bundle(model: Any = None) -> ModelBundle:
     return ModelBundle(
         model=model if model is not None else HeuristicRules(),
         threshold=0.5,
-        metadata={"candidate": "heuristic"},
+        # What save_bundle records: the schema the code's feature records follow.
+        metadata={"candidate": "heuristic", FEATURE_SCHEMA_KEY: feature_schema_json()},
     )
 
 

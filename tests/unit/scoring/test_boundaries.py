@@ -17,10 +17,10 @@ from pydantic import ValidationError
 from customer_classifier import jobs
 from customer_classifier.data.database import connect
 from customer_classifier.errors import ConfigurationError, DataVerificationError
-from customer_classifier.features.record_checks import OUT_OF_RANGE, UNKNOWN_CATEGORY
 from customer_classifier.registry import LocalModelStore, ModelBundle
 from customer_classifier.scoring.batch import score_customers
 from customer_classifier.scoring.checks import check_prediction_rows, count_problem
+from customer_classifier.scoring.record_checks import OUT_OF_RANGE, UNKNOWN_CATEGORY
 from customer_classifier.settings import ExplicitSettings, Settings, load_settings
 from tests.unit.scoring.models import Returns
 

@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from customer_classifier.errors import RegistryError
 from customer_classifier.features.build import FEATURE_NAMES
-from customer_classifier.features.record_checks import (
+from customer_classifier.registry.bundle import feature_schema_json
+from customer_classifier.scoring.record_checks import (
     NOT_A_NUMBER,
     NULL,
     OUT_OF_RANGE,
@@ -19,7 +21,9 @@ from customer_classifier.features.record_checks import (
     merge_findings,
     schema_from_metadata,
 )
-from customer_classifier.serving.validation import RecordSchema, RequestError, parse_v1
+from customer_classifier.serving.checks import RequestError
+from customer_classifier.serving.protocol_v1 import parse_v1
+from customer_classifier.serving.schema import RecordSchema
 
 
 def good_record() -> dict[str, Any]:
@@ -65,9 +69,14 @@ def records() -> list[dict[str, Any]]:
     return out
 
 
+CODE_SCHEMA = RecordSchema.from_entries(feature_schema_json())
+
+
 def online_refuses(record: dict[str, Any]) -> bool:
     try:
-        parse_v1({"instances": [record]}, RecordSchema.from_metadata({}), max_rows=10)
+        parse_v1(
+            {"instances": [record]}, RecordSchema.from_entries(feature_schema_json()), max_rows=10
+        )
     except RequestError:
         return True
     return False
@@ -128,10 +137,22 @@ def test_merged_findings_add_counts_across_chunks() -> None:
 @pytest.mark.parametrize("nullable", [["age"], []])
 def test_a_version_schema_replaces_the_code_schema(nullable: list[str]) -> None:
     metadata = {
-        "feature_schema": [{"name": "age", "kind": "numeric", "minimum": 18, "maximum": 99}],
-        "nullable_features": nullable,
+        "feature_schema": [
+            {
+                "name": "age",
+                "kind": "numeric",
+                "minimum": 18,
+                "maximum": 99,
+                "nullable": "age" in nullable,
+            }
+        ],
     }
     specs, may_be_null = schema_from_metadata(metadata)
     frame = pd.DataFrame({"age": [17.0, 40.0, np.nan]})
     check = check_records(frame, specs, may_be_null)
     assert check.invalid.tolist() == [True, False, not nullable]
+
+
+def test_a_version_without_a_recorded_schema_is_refused_as_online() -> None:
+    with pytest.raises(RegistryError, match="has no feature_schema"):
+        schema_from_metadata({"version": "v1"})

@@ -8,12 +8,13 @@ import pytest
 
 from customer_classifier.data.contract import SEGMENTS
 from customer_classifier.features.build import CATEGORICAL_FEATURES, FEATURE_NAMES
+from customer_classifier.registry.bundle import feature_schema_json
 from customer_classifier.serving.compiled import probe_columns, verified_scorer
-from customer_classifier.serving.validation import RecordSchema
+from customer_classifier.serving.schema import RecordSchema
 from customer_classifier.training.candidates import gradient_boosting, logistic_regression
 from customer_classifier.training.columns import informative_columns
 
-SCHEMA = RecordSchema.from_metadata({})
+SCHEMA = RecordSchema.from_entries(feature_schema_json())
 BARE = ("age", "country", "acquisition_channel")
 """Entirely null in a transaction-only feed."""
 

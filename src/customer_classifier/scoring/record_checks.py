@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from customer_classifier.features.build import FEATURE_SCHEMA, NULLABLE_FEATURES, FeatureSpec
+from customer_classifier.registry.bundle import recorded_feature_schema
 
 NULL = "null"
 """Null in a feature that may not be missing."""
@@ -68,23 +69,21 @@ class RecordCheck:
 def schema_from_metadata(
     metadata: Mapping[str, Any],
 ) -> tuple[tuple[FeatureSpec, ...], frozenset[str]]:
-    """The feature rules and nullable features a model version carries, else the code's."""
-    entries = metadata.get("feature_schema")
-    specs = (
-        tuple(
-            FeatureSpec(
-                name=str(e["name"]),
-                kind=str(e["kind"]),
-                minimum=None if e.get("minimum") is None else float(e["minimum"]),
-                maximum=None if e.get("maximum") is None else float(e["maximum"]),
-                categories=tuple(e.get("categories") or ()) or None,
-            )
-            for e in entries
+    """The feature rules and nullable features the model version records: the same
+    source the online predictor reads (:func:`recorded_feature_schema`), so both refuse
+    the same records; a version that records none is refused, as it is online."""
+    entries = recorded_feature_schema(dict(metadata))
+    specs = tuple(
+        FeatureSpec(
+            name=str(e["name"]),
+            kind=str(e["kind"]),
+            minimum=None if e.get("minimum") is None else float(e["minimum"]),
+            maximum=None if e.get("maximum") is None else float(e["maximum"]),
+            categories=tuple(e.get("categories") or ()) or None,
         )
-        if entries
-        else FEATURE_SCHEMA
+        for e in entries
     )
-    return specs, frozenset(metadata.get("nullable_features", NULLABLE_FEATURES))
+    return specs, frozenset(str(e["name"]) for e in entries if e["nullable"])
 
 
 def _expected(spec: FeatureSpec, nullable: bool) -> str:
