@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from customer_classifier.data.database import connect
@@ -19,20 +20,28 @@ def _profile_state(settings: Settings) -> Path:
     return settings.work_dir / "state" / "last_profile.json"
 
 
-def verify_data(settings: Settings, report_dir: Path) -> VerificationResult:
+def verify_data(
+    settings: Settings,
+    report_dir: Path,
+    *,
+    nightly: bool = False,
+    now: dt.datetime | None = None,
+) -> VerificationResult:
     """Profile the source, judge it, write the report; raise on blocking findings.
 
-    The profile of a passing run becomes the reference for the next run's volume check.
+    ``nightly``: this verification guards nightly scoring (stale sales block). ``now``:
+    the verification time (UTC, naive; default: now). The profile of a passing run
+    becomes the reference for the next run's volume check.
     """
     engine = connect(settings.database_url)
-    profile = profile_database(engine)
+    profile = profile_database(engine, now=now)
     state = _profile_state(settings)
     previous = (
         DataProfile.model_validate_json(state.read_text(encoding="utf-8"))
         if state.exists()
         else None
     )
-    result = verify(profile, settings.verification, previous)
+    result = verify(profile, settings.verification, previous, as_of=settings.as_of, nightly=nightly)
     write_report(result, report_dir / "verification.html", report_dir / "verification.json")
     raise_on_blocking(result)
     state.parent.mkdir(parents=True, exist_ok=True)
