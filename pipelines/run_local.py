@@ -7,14 +7,18 @@ the cluster runs, in a subprocess of this environment) and prints a short summar
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from customer_classifier.settings import Settings
 
 console = Console()
 
@@ -39,6 +43,16 @@ def _ensure_demo_database() -> None:
         return
     with console.status(f"generating the demo database {path}"):
         write_master_data(connect(settings.database_url, create_dir=True), generate())
+
+
+def _scoring_date(settings: Settings) -> dt.date:
+    """CC_AS_OF, else the day after the newest sale, named explicitly: the demo database
+    ends on a fixed day, and nightly verification blocks a default date whose sales
+    stopped days ago."""
+    from customer_classifier.data.database import connect
+    from customer_classifier.jobs import last_sale_date
+
+    return settings.as_of or last_sale_date(connect(settings.database_url)) + dt.timedelta(days=1)
 
 
 def _reports(pipeline_root: Path, since: float) -> list[Path]:
@@ -66,8 +80,8 @@ def run(pipeline_root: Path) -> dict[str, Any]:
     )
     started = time.time()
     version = training_pipeline().output
-    scored_by = scoring_pipeline().output
     settings = load_settings()
+    scored_by = scoring_pipeline(as_of=str(_scoring_date(settings))).output
     store = open_store(settings.store_uri)
     meta = store.get(version).metadata
     with connect(settings.database_url).connect() as conn:
