@@ -24,6 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import pairwise
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -40,7 +41,13 @@ from customer_classifier.data.contract import (
     kind_satisfies,
 )
 from customer_classifier.data.database import is_shareable
-from customer_classifier.data.value_rules import after, conversion_rules, in_range, value_checks
+from customer_classifier.data.value_rules import (
+    after,
+    conversion_rules,
+    in_range,
+    starts_with_a_day,
+    value_checks,
+)
 
 T = TypeVar("T")
 _MAX_THREADS = 4
@@ -155,6 +162,9 @@ class _TablePlan:
     """``column:field`` -> a condition on a column that leads an index (nulls, values of
     the wrong kind, future dates): counted by the index, one small query each."""
     unique: bool
+    timestamps: dict[str, sa.ColumnElement[bool]] = field(default_factory=dict)
+    """SQLite date columns that lead an index -> their rule row by row, for when
+    :func:`_unparseable_by_index` finds a value that is no date."""
     extras: dict[str, sa.ColumnElement[Any]] = field(default_factory=dict)
     """Aggregates over the whole table that the scan also returns (distinct keys, dates)."""
     indexed_dates: bool = False
@@ -208,7 +218,9 @@ def _plan_table(
             rule(f"{col.name}:nulls", c.is_(None))
         checks = value_checks(dialect, col, found, c)
         for attribute, condition in checks.rules.items():
-            if indexed:
+            if indexed and attribute == "unparseable" and dialect == "sqlite":
+                plan.timestamps[col.name] = sa.or_(condition, sa.not_(starts_with_a_day(c)))
+            elif indexed:
                 plan.lookups[f"{col.name}:{attribute}"] = condition
             else:
                 rule(f"{col.name}:{attribute}", condition, screened=checks.screen is not None)
@@ -338,15 +350,90 @@ def _count_distinct_keys(engine: sa.Engine, plan: _TablePlan) -> dict[str, Any]:
         return {"distinct_keys": conn.execute(query).scalar_one()}
 
 
+_MAX_MONTHS = 12 * 300
+"""More months than this between the first and the last date: counted row by row."""
+
+
+def _months(first: str, last: str) -> list[str] | None:
+    """Every 'YYYY-MM' from ``first``'s month to ``last``'s; None when either does not
+    start with one (a value that is no date sorts first or last)."""
+    try:
+        start = dt.date(int(first[:4]), int(first[5:7]), 1)
+        end = dt.date(int(last[:4]), int(last[5:7]), 1)
+    except ValueError:
+        return None
+    if first[4] != "-" or last[4] != "-" or first[7:8] != "-" or last[7:8] != "-":
+        return None
+    count = (end.year - start.year) * 12 + end.month - start.month + 1
+    if not 0 < count <= _MAX_MONTHS:
+        return None
+    return [
+        f"{start.year + (start.month - 1 + i) // 12:04d}-{(start.month - 1 + i) % 12 + 1:02d}"
+        for i in range(count)
+    ]
+
+
+def _unparseable_by_index(
+    conn: sa.Connection, table: sa.Table, name: str, by_row: sa.ColumnElement[bool]
+) -> int:
+    """Timestamps of an indexed SQLite column that do not parse, read from the index.
+
+    Numbers sort before all text, and text that is no date after the last or before the
+    first (digits come before letters); what starts with a month but no day in it
+    ('2026-13-01', '2026-06-32', '2026/06/30') falls between two months. So every value
+    lies in a month's day range ['YYYY-MM-01', 'YYYY-MM-32') exactly when the gaps around
+    them are empty: a few index seeks, not a read of every row. Only when a gap holds a
+    row are the rows counted one by one (``by_row``). A value inside a day range, such
+    as '2026-06-15 25:00', is taken as a timestamp here.
+    """
+    c = table.c[name]
+    text: sa.ColumnElement[str] = sa.literal_column("''")
+
+    def count(*conditions: sa.ColumnElement[bool]) -> int:
+        query = sa.select(sa.func.count()).select_from(table).where(*conditions)
+        return int(conn.execute(query).scalar_one())
+
+    def by_rows() -> int:
+        return count(by_row)
+
+    if count(c < text):  # numbers
+        return by_rows()
+    first = conn.execute(sa.select(_raw(sa.func.min(c))).where(c >= text)).scalar()
+    last = conn.execute(sa.select(_raw(sa.func.max(c)))).scalar()
+    if first is None or last is None:
+        return 0
+    months = _months(str(first), str(last))
+    if months is None:
+        return by_rows()
+    bounds: list[tuple[str | None, str | None]] = [(None, f"{months[0]}-01")]
+    bounds += [(f"{m}-32", f"{n}-01") for m, n in pairwise(months)]
+    bounds.append((f"{months[-1]}-32", None))
+    for low, high in bounds:
+        conditions = [c >= sa.literal(low, sa.String) if low else c >= text]
+        if high is not None:
+            conditions.append(c < sa.literal(high, sa.String))
+        if count(*conditions):
+            return by_rows()
+    return 0
+
+
 def _lookups(engine: sa.Engine, plan: _TablePlan) -> dict[str, Any]:
     """The conditions an index answers, one small query each."""
     query = sa.select(sa.func.count()).select_from(plan.table)
     with engine.connect() as conn:
-        return {k: conn.execute(query.where(c)).scalar() for k, c in plan.lookups.items()}
+        found = {k: conn.execute(query.where(c)).scalar() for k, c in plan.lookups.items()}
+        for name, by_row in plan.timestamps.items():
+            found[f"{name}:unparseable"] = _unparseable_by_index(conn, plan.table, name, by_row)
+        return found
 
 
 def _table_profile(plan: _TablePlan, values: dict[str, Any]) -> TableProfile:
-    for key in (*plan.rules, *plan.counts, *plan.lookups):
+    for key in (
+        *plan.rules,
+        *plan.counts,
+        *plan.lookups,
+        *(f"{n}:unparseable" for n in plan.timestamps),
+    ):
         name, attribute = key.split(":")
         setattr(plan.columns[name], attribute, int(values[key] or 0))
     rows = int(values["rows"])

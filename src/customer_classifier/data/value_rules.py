@@ -81,6 +81,12 @@ def _bad_date(c: sa.ColumnElement[Any], kind: Kind) -> Condition:
     return sa.and_(c.is_not(None), sa.or_(_is_number(c), sa.func.julianday(c).is_(None)))
 
 
+def starts_with_a_day(c: sa.ColumnElement[Any]) -> Condition:
+    """SQLite: the text starts like 'YYYY-MM-DD' (a month 0x-1x, a day 0x-3x): the shape
+    that the index check of a timestamp column (see the profile) takes as a date."""
+    return c.op("GLOB", return_type=sa.Boolean)("[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9]*")
+
+
 def _postgres_non_finite(c: sa.ColumnElement[Any]) -> Condition:
     specials: list[sa.ColumnElement[float]] = [
         sa.literal_column(f"'{v}'::float8") for v in ("NaN", "Infinity", "-Infinity")

@@ -187,3 +187,26 @@ def test_the_labels_table_is_profiled_against_its_spec(db_copy: Path) -> None:
     assert table.duplicate_keys == 1  # customer 2 twice on one date; 3 on two dates is fine
     assert table.columns["label"].not_allowed == 1
     assert table.columns["as_of_date"].future == 1
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "'2026-13-01 10:00:00'",  # no such month: between two months in the index
+        "'2025/06/30 10:00:00'",  # between the months of 2025 and 2026
+        "'2024-03-00 10:00:00'",  # no such day: before its month's first day
+        "'2024-03-32 10:00:00'",  # after its month's last possible day
+        "'now'",  # julianday() reads it, but it is no date: sorts after every date
+        "''",  # sorts before every date
+        "20260630",  # a number sorts before all text
+    ],
+)
+def test_an_indexed_timestamp_that_is_no_date_is_found_from_the_index(
+    db_copy: Path, value: str
+) -> None:
+    engine = connect(f"sqlite:///{db_copy}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"UPDATE sales SET sold_at = {value} WHERE sale_id = 100")
+    profile = profile_database(engine, now=NOW)
+    engine.dispose()
+    assert profile.tables["sales"].columns["sold_at"].unparseable == 1
