@@ -45,7 +45,6 @@ from customer_classifier.data.value_rules import (
     after,
     conversion_rules,
     in_range,
-    starts_with_a_day,
     value_checks,
 )
 
@@ -110,8 +109,10 @@ def _as_datetime(value: object) -> dt.datetime | None:
         return value
     if isinstance(value, dt.date):
         return dt.datetime.combine(value, dt.time())
+    if not isinstance(value, str):
+        return None  # a number in a SQLite timestamp column
     try:
-        return dt.datetime.fromisoformat(str(value))
+        return dt.datetime.fromisoformat(value)
     except ValueError:
         return None
 
@@ -219,7 +220,7 @@ def _plan_table(
         checks = value_checks(dialect, col, found, c)
         for attribute, condition in checks.rules.items():
             if indexed and attribute == "unparseable" and dialect == "sqlite":
-                plan.timestamps[col.name] = sa.or_(condition, sa.not_(starts_with_a_day(c)))
+                plan.timestamps[col.name] = condition
             elif indexed:
                 plan.lookups[f"{col.name}:{attribute}"] = condition
             else:

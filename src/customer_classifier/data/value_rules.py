@@ -73,17 +73,21 @@ def _bad_date(c: sa.ColumnElement[Any], kind: Kind) -> Condition:
 
     A date must be stored as 'YYYY-MM-DD' and name a real day: the day number of
     '2026-02-30' reads back as '2026-03-02', and text that is no date reads as null. A
-    timestamp must be text that ``julianday()`` reads (numbers, Unix or Julian, would
-    sort before every date); a day past the end of its month is not looked for there.
+    timestamp must be text that starts like 'YYYY-MM-DD' and that ``julianday()`` reads
+    (numbers, Unix or Julian, would sort before every date; 'now' reads as a time); a day
+    past the end of its month is not looked for there.
     """
     if kind == "date":
         return sa.and_(c.is_not(None), sa.func.date(sa.func.julianday(c)).is_distinct_from(c))
-    return sa.and_(c.is_not(None), sa.or_(_is_number(c), sa.func.julianday(c).is_(None)))
+    return sa.and_(
+        c.is_not(None),
+        sa.or_(_is_number(c), sa.func.julianday(c).is_(None), sa.not_(starts_with_a_day(c))),
+    )
 
 
 def starts_with_a_day(c: sa.ColumnElement[Any]) -> Condition:
-    """SQLite: the text starts like 'YYYY-MM-DD' (a month 0x-1x, a day 0x-3x): the shape
-    that the index check of a timestamp column (see the profile) takes as a date."""
+    """SQLite: the text starts like 'YYYY-MM-DD' (a month 0x-1x, a day 0x-3x), the shape
+    that the index check of a timestamp column (see the profile) also looks for."""
     return c.op("GLOB", return_type=sa.Boolean)("[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9]*")
 
 

@@ -210,3 +210,18 @@ def test_an_indexed_timestamp_that_is_no_date_is_found_from_the_index(
     profile = profile_database(engine, now=NOW)
     engine.dispose()
     assert profile.tables["sales"].columns["sold_at"].unparseable == 1
+
+
+def test_a_timestamp_column_without_an_index_is_checked_row_by_row(db_copy: Path) -> None:
+    engine = connect(f"sqlite:///{db_copy}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP INDEX ix_sales_sold_at")
+        conn.exec_driver_sql("DROP INDEX ix_sales_customer")
+        for sale_id, value in ((1, "'now'"), (2, "20260630"), (3, "'2026-13-01 10:00'")):
+            conn.exec_driver_sql(f"UPDATE sales SET sold_at = {value} WHERE sale_id = {sale_id}")
+    profile = profile_database(engine, now=NOW)
+    engine.dispose()
+    assert profile.tables["sales"].columns["sold_at"].unparseable == 3
+    # The first sale is now a number, and the last is text that is no timestamp.
+    assert profile.first_sale is None
+    assert profile.last_sale is None
