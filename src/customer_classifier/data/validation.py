@@ -91,7 +91,7 @@ def _fix(rule: str, col: ColumnSpec | None = None) -> str:
         "error, a placeholder such as 9999-12-31)",
         "not_a_number": "clean them at the source (no units or thousands separators, '.' "
         f"as the decimal point){unknown}",
-        "non_finite": "NaN and infinity are not amounts: store the real value"
+        "non_finite": "NaN and infinity are no measurement: store the real value"
         + (", or null where it is unknown" if null_ok else ", or drop these rows upstream"),
         "wrong_id_kind": "identifiers must be whole numbers, as the contract declares: load "
         "the numeric id, or map the source's ids to integers in the load job",
@@ -462,6 +462,8 @@ def write_report(result: VerificationResult, html_path: Path, json_path: Path) -
         report.paragraph("No findings.", "ok")
     report.heading("Tables")
     for table in result.profile.tables.values():
+        if not table.exists:
+            continue
         report.table(
             ["table", "rows", "column", "type", "nulls"],
             [(table.name, table.rows, c.name, c.sql_type, c.nulls) for c in table.columns.values()],
