@@ -7,8 +7,17 @@ from components.image import COMPONENT_IMAGE
 
 
 @dsl.component(base_image=COMPONENT_IMAGE, install_kfp_package=False)
-def verify_data(report: Output[HTML], profile: Output[Artifact], metrics: Output[Metrics]) -> None:
-    """Profile Customers and Sales in the database and judge them against the contract."""
+def verify_data(
+    report: Output[HTML],
+    profile: Output[Artifact],
+    metrics: Output[Metrics],
+    as_of: str = "",
+    nightly: bool = False,
+) -> None:
+    """Profile the source tables and judge them against the contract.
+
+    ``as_of``: the run's as-of date (empty: the default); ``nightly``: stale sales block.
+    """
     import pathlib
     import shutil
 
@@ -17,11 +26,13 @@ def verify_data(report: Output[HTML], profile: Output[Artifact], metrics: Output
 
     folder = pathlib.Path(report.path).parent / "verification"
     try:
-        result = run(load_settings(), folder)
+        settings = load_settings(**({"as_of": as_of} if as_of else {}))
+        result = run(settings, folder, nightly=nightly)
     finally:
         if (folder / "verification.html").exists():
             shutil.copyfile(folder / "verification.html", report.path)
     shutil.copyfile(folder / "verification.json", profile.path)
     for name, table in result.profile.tables.items():
-        metrics.log_metric(f"{name}_rows", table.rows)
+        if table.exists:
+            metrics.log_metric(f"{name}_rows", table.rows)
     metrics.log_metric("warnings", len(result.warnings))

@@ -12,10 +12,13 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    pass
 
 console = Console()
 
@@ -32,7 +35,7 @@ def _reports(pipeline_root: Path, since: float) -> list[Path]:
 def run(pipeline_root: Path) -> dict[str, Any]:
     from kfp import local
 
-    from customer_classifier.jobs.demo import table_counts
+    from customer_classifier.jobs.demo import scoring_date, table_counts
     from customer_classifier.registry import open_store
     from customer_classifier.settings import load_settings
     from pipelines.scoring_pipeline import scoring_pipeline
@@ -45,8 +48,8 @@ def run(pipeline_root: Path) -> dict[str, Any]:
     )
     started = time.time()
     version = training_pipeline().output
-    scored_by = scoring_pipeline().output
     settings = load_settings()
+    scored_by = scoring_pipeline(as_of=str(scoring_date(settings))).output
     store = open_store(settings.store_uri, settings.s3)
     meta = store.get(version).metadata
     counts = table_counts(settings)

@@ -13,7 +13,8 @@ from pipelines.platform import on_cluster
     "champion model and replace the customer_predictions table atomically.",
 )
 def scoring_pipeline(as_of: str = "", model_version: str = "") -> str:
-    verify = on_cluster(verify_data()).set_display_name("Verify data").set_caching_options(False)
+    verify = on_cluster(verify_data(as_of=as_of, nightly=True))
+    verify.set_display_name("Verify data").set_caching_options(False)
     score = on_cluster(
         score_customers(
             verification=verify.outputs["profile"],

@@ -68,7 +68,8 @@ def training_pipeline(
     train_dl: bool = False,
     dl_max_epochs: int = 40,
 ) -> str:
-    verify = on_cluster(verify_data()).set_display_name("Verify data").set_caching_options(False)
+    verify = on_cluster(verify_data(as_of=as_of))
+    verify.set_display_name("Verify data").set_caching_options(False)
     ingest = on_cluster(
         ingest_data(verification=verify.outputs["profile"], as_of=as_of), memory="4Gi"
     ).set_display_name("Ingest snapshot")

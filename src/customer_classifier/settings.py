@@ -79,6 +79,10 @@ class VerificationThresholds(BaseModel):
     max_volume_change: float = Field(default=0.5, gt=0)
     """Relative change of a table's row count against the previous snapshot that only warns."""
     min_rows: int = Field(default=1, ge=1)
+    max_sale_age_days: float = Field(default=3.0, ge=0)
+    """Days between the newest sale and the verification time (or the explicit as-of
+    date) beyond which the sales feed counts as stale: blocking for nightly scoring,
+    a warning otherwise."""
 
 
 class S3Settings(BaseModel):

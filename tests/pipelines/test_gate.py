@@ -16,6 +16,7 @@ Each run leaves its decision as a Markdown artifact (for the Kubeflow UI) and JS
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -79,7 +80,8 @@ def runs(
     state["worse"] = training_pipeline().output
     state["champion_after_worse"] = store.get_alias("champion")
     state["challenger_after_worse"] = store.get_alias("challenger")
-    state["scored_by"] = scoring_pipeline().output
+    # The generated history is fixed; nightly verification judges it against this date.
+    state["scored_by"] = scoring_pipeline(as_of=str(DATA.end + dt.timedelta(days=1))).output
     state["predictions"] = predictions(env["CC_DATABASE_URL"])
 
     patch.delenv("CC_CANDIDATES")

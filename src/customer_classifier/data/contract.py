@@ -36,6 +36,8 @@ class ColumnSpec:
     maximum: float | None = None
     allowed: tuple[str, ...] | None = None
     description: str = ""
+    identifier: bool = False
+    """An identifier: its values must be whole numbers of the declared kind, never text."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,9 @@ class TableSpec:
     name: str
     key: str
     columns: tuple[ColumnSpec, ...]
+    key_scope: tuple[str, ...] = ()
+    """Columns that, with ``key``, identify a row: the key is unique within each of their
+    combinations (a customer has one label per as-of date)."""
 
     def column(self, name: str) -> ColumnSpec:
         for col in self.columns:
@@ -59,7 +64,7 @@ CUSTOMERS_SPEC = TableSpec(
     name=CUSTOMERS,
     key="customer_id",
     columns=(
-        ColumnSpec("customer_id", "int", description="Primary key."),
+        ColumnSpec("customer_id", "int", description="Primary key.", identifier=True),
         ColumnSpec("signup_date", "date", description="Day the customer account was opened."),
         ColumnSpec("country", "str", nullable=True, description="ISO 3166-1 alpha-2 code."),
         ColumnSpec("segment", "str", allowed=SEGMENTS, description="Commercial segment."),
@@ -86,8 +91,13 @@ SALES_SPEC = TableSpec(
     name=SALES,
     key="sale_id",
     columns=(
-        ColumnSpec("sale_id", "int", description="Primary key."),
-        ColumnSpec("customer_id", "int", description="Foreign key to customers.customer_id."),
+        ColumnSpec("sale_id", "int", description="Primary key.", identifier=True),
+        ColumnSpec(
+            "customer_id",
+            "int",
+            description="Foreign key to customers.customer_id.",
+            identifier=True,
+        ),
         ColumnSpec("sold_at", "datetime", description="Timestamp of the sale (UTC, naive)."),
         ColumnSpec("amount", "float", minimum=0.0, description="Gross amount in EUR."),
         ColumnSpec("quantity", "int", minimum=1, description="Units sold."),
@@ -102,13 +112,17 @@ LABELS_SPEC = TableSpec(
     name=LABELS,
     key="customer_id",
     columns=(
-        ColumnSpec("customer_id", "int"),
-        ColumnSpec("as_of_date", "date"),
-        ColumnSpec("label", "str", allowed=LABEL_VALUES),
+        ColumnSpec("customer_id", "int", description="The labelled customer.", identifier=True),
+        ColumnSpec("as_of_date", "date", description="The as-of date the label belongs to."),
+        ColumnSpec("label", "str", allowed=LABEL_VALUES, description="good or bad."),
     ),
+    key_scope=("as_of_date",),
 )
 
 SPECS = {spec.name: spec for spec in (CUSTOMERS_SPEC, SALES_SPEC)}
+"""The tables every run needs."""
+OPTIONAL_SPECS = {LABELS_SPEC.name: LABELS_SPEC}
+"""Tables read when they exist, and then verified against their spec like the others."""
 
 _SA_TYPES: dict[Kind, type[sa.types.TypeEngine[Any]]] = {
     "int": sa.BigInteger,

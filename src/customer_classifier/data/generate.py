@@ -26,6 +26,7 @@ Corruption = Literal[
     "orphan_sales",
     "negative_amounts",
     "future_dates",
+    "future_signups",
     "empty_table",
 ]
 CORRUPTIONS: tuple[Corruption, ...] = (
@@ -36,6 +37,7 @@ CORRUPTIONS: tuple[Corruption, ...] = (
     "orphan_sales",
     "negative_amounts",
     "future_dates",
+    "future_signups",
     "empty_table",
 )
 
@@ -224,6 +226,10 @@ def corrupt(data: MasterData, kind: Corruption, seed: int = 0) -> MasterData:
     elif kind == "future_dates":
         picked = rng.random(len(sales)) < 0.02
         sales.loc[picked, "sold_at"] = sales.loc[picked, "sold_at"] + pd.Timedelta(days=3650)
+    elif kind == "future_signups":
+        picked = rng.random(len(customers)) < 0.02
+        signup = pd.to_datetime(customers.loc[picked, "signup_date"]) + pd.Timedelta(days=3650)
+        customers.loc[picked, "signup_date"] = signup.dt.date
     elif kind == "empty_table":
         sales = sales.iloc[0:0]
     else:  # pragma: no cover - guarded by the Literal type and the CLI

@@ -7,6 +7,7 @@ pipeline module only wires and prints.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,18 @@ def ensure_demo_database(settings: Settings) -> Path | None:
         return None
     write_master_data(connect(settings.database_url, create_dir=True), generate())
     return path
+
+
+def scoring_date(settings: Settings) -> dt.date:
+    """``CC_AS_OF``, else the day after the newest sale, named explicitly.
+
+    The demo database ends on a fixed day; nightly verification judges freshness against
+    the as-of date it is given, and would block a run dated today whose sales stopped
+    months ago, as it should for a real feed.
+    """
+    from customer_classifier.jobs.ingest import last_sale_date
+
+    return settings.as_of or last_sale_date(connect(settings.database_url)) + dt.timedelta(days=1)
 
 
 def table_counts(settings: Settings) -> TableCounts:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -37,17 +38,25 @@ def _reference_profile(store: ModelStore) -> DataProfile | None:
         ) from exc
 
 
-def verify_data(settings: Settings, report_dir: Path) -> VerificationResult:
+def verify_data(
+    settings: Settings,
+    report_dir: Path,
+    *,
+    nightly: bool = False,
+    now: dt.datetime | None = None,
+) -> VerificationResult:
     """Profile the source, judge it, write the report; raise on blocking findings.
 
-    The profile of a passing run becomes the reference for the next run's volume check.
-    It is kept in the model store, so a run in a fresh working folder still finds it.
+    ``nightly``: this verification guards nightly scoring (stale sales block). ``now``:
+    the verification time (UTC, naive; default: now). The profile of a passing run
+    becomes the reference for the next run's volume check. It is kept in the model
+    store, so a run in a fresh working folder still finds it.
     """
     engine = connect(settings.database_url)
-    profile = profile_database(engine)
+    profile = profile_database(engine, now=now)
     store = open_store(settings.store_uri, settings.s3)
     previous = _reference_profile(store)
-    result = verify(profile, settings.verification, previous)
+    result = verify(profile, settings.verification, previous, as_of=settings.as_of, nightly=nightly)
     write_report(result, report_dir / "verification.html", report_dir / "verification.json")
     raise_on_blocking(result)
     store.write_state(PROFILE_STATE, profile.model_dump_json(indent=2).encode("utf-8"))

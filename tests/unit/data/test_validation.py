@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 from customer_classifier.data.database import connect
-from customer_classifier.data.profile import DataProfile, TableProfile, profile_database
+from customer_classifier.data.profile import (
+    ColumnProfile,
+    DataProfile,
+    TableProfile,
+    profile_database,
+)
 from customer_classifier.data.validation import (
     Finding,
     VerificationResult,
@@ -23,13 +28,15 @@ from customer_classifier.settings import VerificationThresholds
 
 DEFAULTS = VerificationThresholds()
 Mutation = Callable[[DataProfile], None]
+NOW = dt.datetime(2026, 7, 1, 12, 0)
+"""The morning after the generated history ends: the sales are fresh."""
 
 
 @pytest.fixture(scope="module")
 def clean(master_db: Path) -> DataProfile:
     engine = connect(f"sqlite:///{master_db}")
     try:
-        return profile_database(engine, now=dt.datetime(2027, 1, 1))
+        return profile_database(engine, now=NOW)
     finally:
         engine.dispose()
 
@@ -67,7 +74,10 @@ def _set(table: str, column: str, field: str, value: object) -> Mutation:
 
 
 def _drop_column(table: str, column: str) -> Mutation:
-    return lambda p: p.tables[table].columns.pop(column) and None
+    def mutate(p: DataProfile) -> None:
+        del p.tables[table].columns[column]
+
+    return mutate
 
 
 def _table(table: str, **fields: object) -> Mutation:
@@ -92,7 +102,28 @@ def _orphans(p: DataProfile) -> None:
 
 
 def _future(p: DataProfile) -> None:
-    p.future_sales = 1
+    p.tables["sales"].columns["sold_at"].future = 1
+
+
+def _labels(**fields: object) -> Mutation:
+    """A labels table with the contract's columns, then ``fields`` set on it."""
+
+    def mutate(p: DataProfile) -> None:
+        columns = {
+            name: ColumnProfile(name=name, found_kind=kind, sql_type=kind.upper())
+            for name, kind in (("customer_id", "int"), ("as_of_date", "date"), ("label", "str"))
+        }
+        p.tables["customer_labels"] = TableProfile(
+            name="customer_labels", exists=True, rows=100, columns=columns
+        )
+        for key, value in fields.items():
+            if "." in key:
+                column, attribute = key.split(".")
+                setattr(p.tables["customer_labels"].columns[column], attribute, value)
+            else:
+                setattr(p.tables["customer_labels"], key, value)
+
+    return mutate
 
 
 @pytest.mark.parametrize(
@@ -124,16 +155,85 @@ def _future(p: DataProfile) -> None:
             "2 duplicate customer_id",
         ),
         (_orphans, "sales.customer_id", "orphans", "customers that do not exist"),
-        (_future, "sales.sold_at", "future_dates", "dated after"),
+        (_future, "sales.sold_at", "future_dates", "dated after 2026-07-01 12:00"),
+        (
+            _set("customers", "signup_date", "future", 1),
+            "customers.signup_date",
+            "future_dates",
+            "dated after 2026-07-01",
+        ),
+        (
+            _set("sales", "sold_at", "unparseable", 2),
+            "sales.sold_at",
+            "unparseable_dates",
+            "do not parse",
+        ),
+        (
+            _set("customers", "signup_date", "unparseable", 1),
+            "customers.signup_date",
+            "unparseable_dates",
+            "do not parse",
+        ),
+        (
+            _set("sales", "amount", "not_a_number", 3),
+            "sales.amount",
+            "not_a_number",
+            "text where numbers are declared",
+        ),
+        (_set("sales", "amount", "non_finite", 1), "sales.amount", "non_finite", "NaN or infinity"),
+        (
+            _set("sales", "customer_id", "wrong_id_kind", 1),
+            "sales.customer_id",
+            "wrong_id_kind",
+            "identifiers that are not whole numbers",
+        ),
+        (
+            _set("sales", "returned", "not_boolean", 1),
+            "sales.returned",
+            "not_boolean",
+            "other than true/false",
+        ),
+        (
+            _labels(**{"label.not_allowed": 2}),
+            "customer_labels.label",
+            "not_allowed",
+            "outside ['good', 'bad']",
+        ),
+        (
+            _labels(duplicate_keys=3),
+            "customer_labels.customer_id",
+            "duplicate_keys",
+            "3 duplicate customer_id and as_of_date values",
+        ),
+        (
+            _labels(**{"as_of_date.future": 1}),
+            "customer_labels.as_of_date",
+            "future_dates",
+            "dated after",
+        ),
+        (
+            _labels(**{"customer_id.wrong_id_kind": 1}),
+            "customer_labels.customer_id",
+            "wrong_id_kind",
+            "not whole numbers",
+        ),
+        (
+            _labels(**{"as_of_date.found_kind": "str", "as_of_date.sql_type": "VARCHAR"}),
+            "customer_labels.as_of_date",
+            "wrong_type",
+            "expected date",
+        ),
     ],
 )
 def test_each_rule_blocks_and_names_the_column(
     clean: DataProfile, mutation: Mutation, where: str, rule: str, words: str
 ) -> None:
     result = verify(changed(clean, mutation), DEFAULTS)
-    finding = only(result, rule, where.partition(".")[2] or None)
+    table, _, column = where.partition(".")
+    finding = only(result, rule, column or None)
+    assert finding.table == table
     assert finding.severity == "blocking"
-    assert finding.message.startswith(f"{where}: ")
+    assert finding.message.startswith(f"{where}: {rule}: ")
     assert words in finding.message
     assert not result.passed
     with pytest.raises(DataVerificationError) as raised:
@@ -228,3 +328,95 @@ def test_report_is_written_for_people_and_machines(clean: DataProfile, tmp_path:
     html = (tmp_path / "r" / "verification.html").read_text(encoding="utf-8")
     assert "FAILED" in html
     assert "sales.customer_id" in html
+
+
+@pytest.mark.parametrize(
+    ("mutation", "rule", "fix"),
+    [
+        (
+            _set("customers", "birth_year", "below_minimum", 1),
+            "below_minimum",
+            "store unknown values as null",
+        ),
+        (_set("sales", "amount", "below_minimum", 1), "below_minimum", "correct these values"),
+        (_set("sales", "sold_at", "unparseable", 1), "unparseable_dates", "ISO 8601"),
+        (_set("sales", "customer_id", "wrong_id_kind", 1), "wrong_id_kind", "ids to integers"),
+        (_set("sales", "amount", "not_a_number", 1), "not_a_number", "decimal point"),
+        (_future, "future_dates", "time zone"),
+    ],
+)
+def test_each_rule_carries_its_own_fix(
+    clean: DataProfile, mutation: Mutation, rule: str, fix: str
+) -> None:
+    finding = only(verify(changed(clean, mutation), DEFAULTS), rule)
+    assert fix in finding.message
+    assert "negative" not in finding.message
+
+
+def test_a_birth_year_of_1800_is_not_told_about_negative_values(clean: DataProfile) -> None:
+    result = verify(changed(clean, _set("customers", "birth_year", "below_minimum", 3)), DEFAULTS)
+    message = only(result, "below_minimum", "birth_year").message
+    assert "below the minimum 1900" in message
+    assert "negative or zero" not in message
+
+
+def test_a_text_column_says_whether_its_values_would_convert(clean: DataProfile) -> None:
+    def text_amounts(bad: int) -> Mutation:
+        def mutate(p: DataProfile) -> None:
+            _wrong_type(p)
+            _set("sales", "amount", "not_a_number", bad)(p)
+
+        return mutate
+
+    convertible = only(verify(changed(clean, text_amounts(0)), DEFAULTS), "wrong_type").message
+    assert "every value reads as numbers" in convertible
+    stuck = only(verify(changed(clean, text_amounts(7)), DEFAULTS), "wrong_type").message
+    assert f"7 of {clean.tables['sales'].rows} values are not numbers" in stuck
+
+
+def _stale(days: float) -> Mutation:
+    """The newest sale ``days`` before the verification time."""
+
+    def mutate(p: DataProfile) -> None:
+        p.last_sale = p.profiled_at - dt.timedelta(days=days)
+
+    return mutate
+
+
+@pytest.mark.parametrize(("nightly", "severity"), [(True, "blocking"), (False, "warning")])
+def test_stale_sales_block_nightly_scoring_and_warn_otherwise(
+    clean: DataProfile, nightly: bool, severity: str
+) -> None:
+    assert clean.last_sale is not None
+    assert not [f for f in verify(clean, DEFAULTS, nightly=True).findings if f.column == "sold_at"]
+    result = verify(changed(clean, _stale(9.5)), DEFAULTS, nightly=nightly)
+    finding = only(result, "stale_sales", "sold_at")
+    assert finding.severity == severity
+    assert finding.message.startswith("sales.sold_at: stale_sales: ")
+    assert "9.5 days before the verification time 2026-07-01 12:00" in finding.message
+    assert "the default as-of date would be" in finding.message
+    assert result.passed is (not nightly)
+
+
+def test_freshness_limit_is_a_setting(clean: DataProfile) -> None:
+    profile = changed(clean, _stale(5))
+    assert only(verify(profile, DEFAULTS, nightly=True), "stale_sales").severity == "blocking"
+    relaxed = VerificationThresholds(max_sale_age_days=7)
+    assert verify(profile, relaxed, nightly=True).passed
+
+
+def test_an_explicit_as_of_date_is_judged_against_the_newest_sale(clean: DataProfile) -> None:
+    """A backfill of a past date is fresh; a date long after the newest sale is not."""
+    stale = changed(clean, _stale(30))
+    assert stale.last_sale is not None
+    backfill = stale.last_sale.date() + dt.timedelta(days=1)
+    assert verify(stale, DEFAULTS, as_of=backfill, nightly=True).passed
+    later = backfill + dt.timedelta(days=10)
+    finding = only(verify(stale, DEFAULTS, as_of=later, nightly=True), "stale_sales")
+    assert f"before the as-of date {later:%Y-%m-%d}" in finding.message
+
+
+def test_a_missing_labels_table_is_no_finding(clean: DataProfile) -> None:
+    assert not clean.tables["customer_labels"].exists
+    assert not [f for f in verify(clean, DEFAULTS).findings if f.table == "customer_labels"]
+    assert verify(changed(clean, _labels()), DEFAULTS).passed
