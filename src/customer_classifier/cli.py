@@ -107,13 +107,21 @@ def data_generate(
 @data_app.command("verify")
 def data_verify(
     report_dir: Annotated[Path | None, typer.Option(help=_IN_WORK_DIR)] = None,
+    nightly: Annotated[
+        bool,
+        typer.Option(
+            "--nightly",
+            help="Verify for nightly scoring: sales older than "
+            "CC_VERIFICATION__MAX_SALE_AGE_DAYS block instead of warning.",
+        ),
+    ] = False,
 ) -> None:
     """Profile the source tables and stop on blocking data-quality problems."""
     from customer_classifier.jobs.verify import verify_data
 
     settings = _settings()
     report_dir = _in_work_dir(settings, report_dir, "verification")
-    result = verify_data(settings, report_dir)
+    result = verify_data(settings, report_dir, nightly=nightly)
     for finding in result.warnings:
         console.print(f"[yellow]warning[/] {finding.message}")
     _print_json(

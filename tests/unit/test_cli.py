@@ -213,3 +213,15 @@ def test_config_show_masks_secrets(
     shown = json.loads(out)
     assert "hunter2-secret" not in out
     assert shown["s3"]["secret_key"] == "**********"
+
+
+def test_nightly_verification_blocks_a_feed_that_stopped(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    code, _, _ = run(capsys, "data", "generate", "--customers", "300", "--seed", "5")
+    assert code == 0
+    code, out, err = run(capsys, "data", "verify")
+    assert code == 0  # the demo data ends months ago: a warning on an ordinary run
+    assert "stale_sales" in " ".join(err.split())
+    code, out, err = run(capsys, "data", "verify", "--nightly")
+    assert_user_error(code, out, err, "sales.sold_at", "stale_sales")
