@@ -20,7 +20,6 @@ import sqlalchemy as sa
 from customer_classifier.data.database import (
     connect,
     iter_chunks,
-    read_query,
     write_master_data,
 )
 from customer_classifier.data.generate import (
@@ -70,7 +69,8 @@ def lite(tmp_path_factory: pytest.TempPathFactory, master: MasterData) -> Iterat
 
 
 def _customers(engine: sa.Engine) -> pd.DataFrame:
-    return read_query(engine, sa.text("SELECT * FROM customers ORDER BY customer_id"))
+    with engine.connect() as conn:
+        return pd.read_sql_query(sa.text("SELECT * FROM customers ORDER BY customer_id"), conn)
 
 
 def _aggregates(engine: sa.Engine, as_of: dt.date, threads: int) -> pd.DataFrame:

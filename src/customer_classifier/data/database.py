@@ -247,14 +247,6 @@ def table_names(engine: sa.Engine) -> set[str]:
     return set(sa.inspect(engine).get_table_names())
 
 
-def read_query(
-    engine: sa.Engine, query: sa.Select[Any] | sa.TextClause, params: dict[str, Any] | None = None
-) -> pd.DataFrame:
-    with engine.connect() as conn:
-        result = conn.execute(query, params or {})
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-
-
 def iter_chunks(values: Sequence[int], size: int) -> Iterator[tuple[int, int]]:
     """Inclusive (low, high) bounds that split sorted ``values`` into chunks of ``size``."""
     for start in range(0, len(values), size):

@@ -217,10 +217,6 @@ class LocalModelStore:
             raise RegistryError(f"{version!r} has a manifest: it is a version, not a leftover")
         shutil.rmtree(folder, ignore_errors=True)
 
-    def discard_staging(self) -> None:
-        """Remove leftovers of crashed registrations (never visible to readers)."""
-        shutil.rmtree(self.root / "staging", ignore_errors=True)
-
     def _state_path(self, name: str) -> Path:
         return self.root / state_key(name)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -303,11 +303,3 @@ def verified_scorer(model: Any, schema: RecordSchema) -> tuple[Scorer, str]:
         log.info("pipeline scored as it is: %s", exc)
         return pipeline, "pipeline"
     return compiled, "compiled"
-
-
-def score_columns(scorer: Scorer, columns: Sequence[Columns]) -> np.ndarray:
-    """Score several requests' columns in one call."""
-    if len(columns) == 1:
-        return scorer(columns[0])
-    names = list(columns[0])
-    return scorer({n: np.concatenate([c[n] for c in columns]) for n in names})

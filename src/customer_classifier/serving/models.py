@@ -69,10 +69,6 @@ class ModelSource:
         if not _is_version_folder(Path(uri)):
             self._store = open_store(uri, s3)  # ConfigurationError for unsupported URIs
 
-    @property
-    def is_store(self) -> bool:
-        return self._store is not None
-
     def resolve(self, reference: str) -> str | None:
         """The version ``reference`` names now; None while a store alias is unset."""
         path = Path(reference)

@@ -152,16 +152,6 @@ def test_expected_alias_is_optimistic_concurrency(store: LocalModelStore) -> Non
     assert [h["to"] for h in store.history()] == [v1, v2]
 
 
-def test_discarding_staging_leaves_versions_alone(store: LocalModelStore) -> None:
-    version = store.register(bundle()).version
-    leftover = store.root / "staging" / "v-crashed"
-    leftover.mkdir(parents=True)
-    (leftover / MODEL_FILE).write_bytes(b"half")
-    store.discard_staging()
-    assert not leftover.exists()
-    assert store.load(version).threshold == 0.5
-
-
 def test_state_documents_round_trip_and_replace(store: LocalModelStore) -> None:
     assert store.read_state("last_profile.json") is None
     store.write_state("last_profile.json", b'{"rows": 1}')
