@@ -26,7 +26,7 @@ def train_models(
     """Returns the chosen candidate's name."""
     import pathlib
 
-    from customer_classifier.features.labels import BAD, GOOD
+    from customer_classifier.data.contract import BAD, GOOD
     from customer_classifier.jobs.train import train_models as run
     from customer_classifier.settings import load_settings
 

@@ -78,8 +78,8 @@ def _decision(reports: list[Path], version: str) -> dict[str, Any] | None:
 
 
 def print_summary(summary: dict[str, Any]) -> None:
+    from customer_classifier.data.contract import GOOD
     from customer_classifier.evaluation.target import target_verdict
-    from customer_classifier.features.labels import GOOD
 
     meta, counts = summary["meta"], summary["counts"]
     console.print(f"[bold]Rows ingested[/]: {counts.customers} customers, {counts.sales} sales")

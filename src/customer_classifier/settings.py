@@ -34,6 +34,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from customer_classifier.training.names import DEFAULT_CANDIDATES, HEURISTIC, KNOWN_CANDIDATES
+
 log = logging.getLogger(__name__)
 
 ENV_PREFIX = "CC_"
@@ -342,12 +344,7 @@ class Settings(BaseSettings):
     promotion_margin: float = Field(default=0.01, ge=0, le=1)
     """A new model becomes champion only if its precision at the required recall beats the
     champion's by at least this much, on the same evaluation window."""
-    candidates: tuple[str, ...] = (
-        "heuristic",
-        "logistic_regression",
-        "gradient_boosting",
-        "bg_nbd",
-    )
+    candidates: tuple[str, ...] = DEFAULT_CANDIDATES
     """Candidates to train, as JSON; must keep ``heuristic`` (the baseline); ``keras_mlp``
     adds the Keras network."""
     cv_folds: int = Field(default=3, ge=2, le=10)
@@ -406,13 +403,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _known_candidates(self) -> Settings:
-        known = {"heuristic", "logistic_regression", "gradient_boosting", "bg_nbd", "keras_mlp"}
+        known = set(KNOWN_CANDIDATES)
         unknown = sorted(set(self.candidates) - known)
         if unknown:
             raise ValueError(
                 f"CC_CANDIDATES has unknown candidate(s) {unknown}; choose from {sorted(known)}"
             )
-        if "heuristic" not in self.candidates:
+        if HEURISTIC not in self.candidates:
             raise ValueError("CC_CANDIDATES must keep 'heuristic': every model is compared to it")
         return self
 

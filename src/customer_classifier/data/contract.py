@@ -22,7 +22,11 @@ SEGMENTS = ("consumer", "small_business", "corporate")
 COUNTRIES = ("DE", "FR", "NL", "ES", "IT", "GB", "US", "PL")
 CHANNELS = ("web", "store", "referral", "partner", "ads")
 CATEGORIES = ("electronics", "home", "fashion", "grocery", "sports", "books")
-LABEL_VALUES = ("good", "bad")
+GOOD, BAD = "good", "bad"
+"""The two labels of the output table, the history and the labels table."""
+LABEL_VALUES = (GOOD, BAD)
+CLASS_LABELS = (BAD, GOOD)
+"""The label of class 0 and of class 1, in the models' column order."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import numpy as np
 
 from customer_classifier.evaluation.metrics import ClassificationReport
 from customer_classifier.evaluation.threshold import ThresholdChoice
+from customer_classifier.training.names import HEURISTIC
 
 
 @dataclass
@@ -41,4 +42,4 @@ class TrainingOutcome:
 
     @property
     def baseline(self) -> CandidateResult:
-        return next(r for r in self.results if r.name == "heuristic")
+        return next(r for r in self.results if r.name == HEURISTIC)

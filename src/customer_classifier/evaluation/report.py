@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from sklearn.metrics import precision_recall_curve, roc_curve
 
+from customer_classifier.data.contract import BAD, CLASS_LABELS, GOOD
 from customer_classifier.evaluation.outcome import TrainingOutcome
 from customer_classifier.evaluation.target import target_verdict
 from customer_classifier.reporting import Report
@@ -92,10 +93,10 @@ def write_training_report(
     report.figure(fig, "precision-recall and ROC curves")
     report.heading(f"Confusion matrix of {outcome.chosen.name} (test)")
     (tn, fp), (fn, tp) = outcome.chosen.test.confusion
-    report.table(["truth \\ predicted", "bad", "good"], [("bad", tn, fp), ("good", fn, tp)])
+    report.table(["truth \\ predicted", BAD, GOOD], [(BAD, tn, fp), (GOOD, fn, tp)])
     fig, ax = plt.subplots(figsize=(6, 3.5))
     scores = outcome.chosen.test_scores
-    ax.hist([scores[y == 0], scores[y == 1]], bins=40, stacked=True, label=["bad", "good"])
+    ax.hist([scores[y == 0], scores[y == 1]], bins=40, stacked=True, label=list(CLASS_LABELS))
     ax.axvline(outcome.chosen.threshold.threshold, color="black", linestyle="--")
     ax.set(xlabel="score", ylabel="customers", title="Score distribution (test)")
     ax.legend()

@@ -12,11 +12,9 @@ import datetime as dt
 import pandas as pd
 import sqlalchemy as sa
 
-from customer_classifier.data.contract import LABELS
+from customer_classifier.data.contract import GOOD, LABELS
 from customer_classifier.features.aggregates import fetch_label_spend
 from customer_classifier.settings import LabelRule
-
-GOOD, BAD = "good", "bad"
 
 
 def labels_from_spend(customer_ids: pd.Index, spend: pd.DataFrame, rule: LabelRule) -> pd.Series:

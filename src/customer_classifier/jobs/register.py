@@ -39,6 +39,7 @@ from customer_classifier.registry.gate import (
 from customer_classifier.registry.store import ModelStore, default_actor
 from customer_classifier.settings import Settings
 from customer_classifier.training.heuristic import HeuristicRules
+from customer_classifier.training.names import HEURISTIC
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,7 @@ def baseline_scores(metadata: dict[str, Any], frame: pd.DataFrame) -> np.ndarray
     It learns nothing, so scoring it again on a window gives the figure training would
     have recorded there.
     """
-    params = (metadata.get("candidates", {}).get("heuristic") or {}).get("params") or {}
+    params = (metadata.get("candidates", {}).get(HEURISTIC) or {}).get("params") or {}
     rules = HeuristicRules(**params)
     scores: np.ndarray = rules.predict_proba(frame[list(FEATURE_NAMES)])[:, 1]
     return scores

@@ -27,9 +27,10 @@ from customer_classifier.registry import ModelBundle, save_bundle
 from customer_classifier.registry.gate import GatePolicy
 from customer_classifier.settings import Settings
 from customer_classifier.training.candidates import Candidate, make_candidates, prefit_candidate
+from customer_classifier.training.names import KERAS_MLP
 from customer_classifier.training.train import SPLITS, train_and_select
 
-DL_CANDIDATE = "keras_mlp"
+DL_CANDIDATE = KERAS_MLP
 CANDIDATE_MODEL = "model.joblib"
 CANDIDATE_INFO = "candidate.json"
 

@@ -21,6 +21,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from customer_classifier.data.contract import BAD, GOOD
 from customer_classifier.errors import RegistryError
 from customer_classifier.features.build import FEATURE_NAMES, FEATURE_SCHEMA, NULLABLE_FEATURES
 
@@ -44,7 +45,7 @@ class ModelBundle:
         return np.asarray(self.model.predict_proba(features[list(self.feature_names)])[:, 1])
 
     def label(self, scores: np.ndarray) -> np.ndarray:
-        return np.where(scores >= self.threshold, "good", "bad")
+        return np.where(scores >= self.threshold, GOOD, BAD)
 
 
 def sha256_file(path: Path) -> str:

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from customer_classifier.data.contract import CUSTOMERS_SPEC, Kind, sa_table
+from customer_classifier.data.contract import CUSTOMERS_SPEC, GOOD, Kind, sa_table
 from customer_classifier.data.database import (
     PredictionsWrite,
     count_rows,
@@ -286,7 +286,7 @@ def score_customers(
                 else:
                     last_id = _write_checked(engine, staging, rows, last_id, table)
                 written += len(rows)
-                good += int((rows["label"] == "good").sum())
+                good += int((rows["label"] == GOOD).sum())
         if progress:
             progress(done, len(bounds))
     error = _refused(

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
+from customer_classifier.data.contract import BAD, GOOD
+
 LATENCY_BUCKETS = (
     0.0005,
     0.001,
@@ -152,9 +154,9 @@ class ServingMetrics:
         histogram = self.scores.labels(self.model_name, role, version)
         for value in scores.tolist():
             histogram.observe(value)
-        good = int(np.count_nonzero(labels == "good"))
-        self.labels.labels(self.model_name, role, version, "good").inc(good)
-        self.labels.labels(self.model_name, role, version, "bad").inc(len(labels) - good)
+        good = int(np.count_nonzero(labels == GOOD))
+        self.labels.labels(self.model_name, role, version, GOOD).inc(good)
+        self.labels.labels(self.model_name, role, version, BAD).inc(len(labels) - good)
 
     def observe_shadow(
         self, champion: str, challenger: str, agreed: int, compared: int, differences: np.ndarray

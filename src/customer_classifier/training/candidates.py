@@ -34,6 +34,13 @@ from customer_classifier.models.bg_nbd import BetaGeometricNBD
 from customer_classifier.settings import DeepLearningSettings
 from customer_classifier.training.columns import ALL_COLUMNS, FeatureColumns
 from customer_classifier.training.heuristic import HeuristicRules
+from customer_classifier.training.names import (
+    BG_NBD,
+    GRADIENT_BOOSTING,
+    HEURISTIC,
+    KERAS_MLP,
+    LOGISTIC_REGRESSION,
+)
 
 
 @dataclass(frozen=True)
@@ -79,7 +86,7 @@ def _logistic_pipeline(columns: FeatureColumns, *, seed: int) -> Pipeline:
 def logistic_regression(seed: int) -> Candidate:
     build = partial(_logistic_pipeline, seed=seed)
     return Candidate(
-        "logistic_regression",
+        LOGISTIC_REGRESSION,
         build(ALL_COLUMNS),
         {"clf__C": [0.1, 1.0]},
         "Regularised logistic regression on log-scaled, standardised features.",
@@ -112,7 +119,7 @@ def _boosting_pipeline(columns: FeatureColumns, *, seed: int) -> Pipeline:
 def gradient_boosting(seed: int) -> Candidate:
     build = partial(_boosting_pipeline, seed=seed)
     return Candidate(
-        "gradient_boosting",
+        GRADIENT_BOOSTING,
         build(ALL_COLUMNS),
         {"clf__learning_rate": [0.05, 0.1], "clf__max_leaf_nodes": [15, 31]},
         "Histogram gradient boosting with native categorical splits.",
@@ -123,7 +130,7 @@ def gradient_boosting(seed: int) -> Candidate:
 def heuristic(seed: int) -> Candidate:
     del seed
     return Candidate(
-        "heuristic",
+        HEURISTIC,
         HeuristicRules(),
         {},
         "Recency, frequency and spend rules; the baseline every model must beat.",
@@ -133,7 +140,7 @@ def heuristic(seed: int) -> Candidate:
 def bg_nbd(seed: int, horizon_days: int = 90) -> Candidate:
     del seed  # maximum likelihood and a logistic regression: nothing is drawn at random
     return Candidate(
-        "bg_nbd",
+        BG_NBD,
         BetaGeometricNBD(horizon_days=horizon_days),
         {"monetary": [False, True]},
         "BG/NBD repeat-purchase model (P(alive), expected purchases in the label window), "
@@ -160,11 +167,11 @@ def prefit_candidate(name: str, model: Any, description: str, params: dict[str, 
 
 
 _FACTORIES: dict[str, Callable[[int], Candidate]] = {
-    "heuristic": heuristic,
-    "logistic_regression": logistic_regression,
-    "gradient_boosting": gradient_boosting,
-    "bg_nbd": bg_nbd,
-    "keras_mlp": keras_mlp,
+    HEURISTIC: heuristic,
+    LOGISTIC_REGRESSION: logistic_regression,
+    GRADIENT_BOOSTING: gradient_boosting,
+    BG_NBD: bg_nbd,
+    KERAS_MLP: keras_mlp,
 }
 
 
@@ -179,8 +186,8 @@ def make_candidates(
     ``dl`` the Keras network's settings (``CC_DL__*``; default: the defaults)."""
     factories: dict[str, Callable[[int], Candidate]] = {
         **_FACTORIES,
-        "bg_nbd": partial(bg_nbd, horizon_days=horizon_days),
-        "keras_mlp": partial(keras_mlp, settings=dl),
+        BG_NBD: partial(bg_nbd, horizon_days=horizon_days),
+        KERAS_MLP: partial(keras_mlp, settings=dl),
     }
     out = []
     for name in names:

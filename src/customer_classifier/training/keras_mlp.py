@@ -41,9 +41,10 @@ from customer_classifier.training.accelerator import (
     scaled_batch_size,
 )
 from customer_classifier.training.input_pipeline import training_data, validation_input
+from customer_classifier.training.names import KERAS_MLP
 
 log = logging.getLogger(__name__)
-NAME = "keras_mlp"
+NAME = KERAS_MLP
 DESCRIPTION = (
     "Keras tabular network: normalised numeric features, embeddings of the categorical "
     "fields, dense layers with dropout; class-weighted, early-stopped on validation PR AUC."
