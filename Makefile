@@ -8,13 +8,14 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup run test test-fast lint compile bench-scoring bench-training clean help
+.PHONY: setup run test test-fast lint compile bench-scoring bench-training clean help config-reference
 
 help:
 	@echo "make run            generate the demo database if missing, train and score through kfp.local"
 	@echo "make test           the whole test suite (starts PostgreSQL on loopback itself)"
 	@echo "make lint           ruff + mypy"
 	@echo "make compile        write the pipelines' IR YAML to compiled/"
+	@echo "make config-reference  regenerate the settings table of docs/configuration.md"
 	@echo "make bench-scoring  nightly scoring of 1M customers / 10M sales -> benchmarks/results/scoring.json"
 	@echo "make bench-training the Keras candidate on 1M rows (CPU or GPU) -> benchmarks/results/training.json"
 	@echo "make serve          the KServe predictor on the current champion (V1/V2 on :8080, gRPC :8081)"
@@ -48,6 +49,10 @@ compile: $(STAMP)
 
 bench-scoring: $(STAMP)
 	$(PY) benchmarks/bench_scoring.py
+
+# The settings table of docs/configuration.md, from the fields' descriptions.
+config-reference: $(STAMP)
+	$(PY) -m customer_classifier config reference --write docs/configuration.md
 
 clean:
 	rm -rf var local_outputs compiled

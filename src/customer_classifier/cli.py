@@ -380,15 +380,29 @@ def config_keys(
     ] = False,
 ) -> None:
     """Every CC_* variable the settings read, one per line (the ConfigMap's possible keys)."""
-    from customer_classifier.settings import environment_keys, reference
+    from customer_classifier.settings import environment_keys, reference_table
 
     if markdown:
-        print("| variable | default | what it sets |\n|---|---|---|")
-        for key, default, text in reference():
-            print(f"| `{key}` | `{default}` | {text.replace('|', '/')} |")
+        print(reference_table())
         return
     for key in environment_keys(secrets=secrets):
         out.print(key, highlight=False)
+
+
+@config_app.command("reference")
+def config_reference(
+    write: Annotated[
+        Path | None, typer.Option(help="Rewrite the table between the reference markers.")
+    ] = None,
+) -> None:
+    """The Markdown table of every setting; --write puts it into a document."""
+    from customer_classifier.settings import reference_table, with_reference
+
+    if write is None:
+        print(reference_table())
+        return
+    write.write_text(with_reference(write.read_text(encoding="utf-8")), encoding="utf-8")
+    _print_json({"written": str(write)})
 
 
 @config_app.command("show")

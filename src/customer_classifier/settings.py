@@ -76,11 +76,15 @@ class VerificationThresholds(BaseModel):
     )
     """Per ``table.column`` caps that replace the default."""
     max_orphan_fraction: float = Field(default=0.0, ge=0, le=1)
+    """Share of sales whose customer does not exist."""
     max_negative_amount_fraction: float = Field(default=0.0, ge=0, le=1)
+    """Share of sales with an amount below 0."""
     max_future_fraction: float = Field(default=0.0, ge=0, le=1)
+    """Share of values dated after the verification time, in every date column."""
     max_volume_change: float = Field(default=0.5, gt=0)
     """Relative change of a table's row count against the previous snapshot that only warns."""
     min_rows: int = Field(default=1, ge=1)
+    """Rows each table needs."""
     max_sale_age_days: float = Field(default=3.0, ge=0)
     """Days between the newest sale and the verification time (or the explicit as-of
     date) beyond which the sales feed counts as stale: blocking for nightly scoring,
@@ -508,6 +512,28 @@ def reference() -> list[tuple[str, str, str]]:
 
     walk(Settings, ENV_PREFIX, ExplicitSettings().model_dump(mode="json"))
     return rows
+
+
+REFERENCE_START, REFERENCE_END = "<!-- reference:start -->", "<!-- reference:end -->"
+
+
+def reference_table() -> str:
+    """:func:`reference` as a Markdown table."""
+    rows = ["| variable | default | what it sets |", "|---|---|---|"]
+    rows += [
+        f"| `{key}` | `{default}` | {text.replace('|', '/')} |"
+        for key, default, text in reference()
+    ]
+    return "\n".join(rows)
+
+
+def with_reference(document: str) -> str:
+    """``document`` with the table between its reference markers replaced by today's."""
+    head, start, rest = document.partition(REFERENCE_START)
+    _, end, tail = rest.partition(REFERENCE_END)
+    if not start or not end:
+        raise ValueError(f"the document has no {REFERENCE_START} ... {REFERENCE_END} markers")
+    return f"{head}{start}\n{reference_table()}\n{end}{tail}"
 
 
 def environment_keys(*, secrets: bool = True) -> tuple[str, ...]:

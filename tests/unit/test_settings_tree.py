@@ -174,3 +174,14 @@ def test_only_the_settings_module_reads_the_environment() -> None:
         if path.name != "settings.py" and (lines := _environment_reads(path))
     }
     assert readers == {}
+
+
+def test_every_setting_says_what_it_sets_and_the_reference_is_current() -> None:
+    from customer_classifier.settings import reference, with_reference
+
+    undocumented = [key for key, _, text in reference() if not text]
+    assert undocumented == []
+    document = (SRC.parents[1] / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert with_reference(document) == document, "run `make config-reference`"
+    for key in environment_keys():
+        assert f"`{key}`" in document
