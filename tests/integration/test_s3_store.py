@@ -207,6 +207,7 @@ import numpy as np, pandas as pd
 from customer_classifier.features.build import FEATURE_NAMES
 from customer_classifier.registry import ModelBundle, open_store
 from customer_classifier.registry.s3_transport import S3Transport
+from customer_classifier.settings import load_settings
 from customer_classifier.training.heuristic import HeuristicRules
 
 ready = pathlib.Path(sys.argv[2])
@@ -220,7 +221,7 @@ def stall_before_manifest(self, key, data, etag):
     return put_if(self, key, data, etag)
 
 S3Transport.put_if = stall_before_manifest
-store = open_store(sys.argv[1])
+store = open_store(sys.argv[1], load_settings().s3)
 frame = pd.DataFrame({n: np.zeros(3) for n in FEATURE_NAMES})
 model = HeuristicRules().fit(frame, np.zeros(3))
 version = store.register(ModelBundle(model, 0.5, {"candidate": "h"})).version
@@ -399,19 +400,18 @@ def test_verification_keeps_its_reference_on_s3(
     s3_server: S3Server,
     db_copy: Path,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Two verification runs in two empty working folders, as two tasks in a cluster."""
     from customer_classifier import jobs
     from customer_classifier.jobs.verify import PROFILE_STATE
     from customer_classifier.settings import ExplicitSettings
 
-    for key, value in s3_server.env().items():
-        monkeypatch.setenv(key, value)
-
     def verify(work: Path) -> Any:
         settings = ExplicitSettings(
-            database_url=f"sqlite:///{db_copy}", store_uri=store.uri, work_dir=work
+            database_url=f"sqlite:///{db_copy}",
+            store_uri=store.uri,
+            work_dir=work,
+            s3=s3_server.config(),
         )
         return jobs.verify_data(settings, work / "verification")
 

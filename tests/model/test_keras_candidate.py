@@ -221,11 +221,12 @@ def test_the_same_seed_gives_the_same_network(workspace: dict[str, Any]) -> None
 
 
 def test_outside_the_pipeline_it_is_one_more_named_candidate(
-    workspace: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    workspace: dict[str, Any],
 ) -> None:
-    monkeypatch.setenv("CC_DL__MAX_EPOCHS", "3")
     root = workspace["root"]
-    settings = workspace["settings"].model_copy(update={"candidates": ("heuristic", "keras_mlp")})
+    settings = workspace["settings"].model_copy(
+        update={"candidates": ("heuristic", "keras_mlp"), "dl": DeepLearningSettings(max_epochs=3)}
+    )
     result = jobs.train_models(
         settings, workspace["features"], root / "in-process", root / "in-process.html"
     )

@@ -159,6 +159,31 @@ def _wrong_type(spec: TableSpec, col: ColumnSpec, found: ColumnProfile, rows: in
     return _finding(spec.name, col.name, "wrong_type", "blocking", message)
 
 
+def _absent_attribute(spec: TableSpec, col: ColumnSpec, rows: int, filled_before: int) -> Finding:
+    """An optional column null in every row: a source that does not have the attribute
+    (transaction-only data) warns, and training leaves the column out; a column that the
+    previous passing snapshot had filled (``filled_before`` rows) blocks, as a broken feed."""
+    if filled_before:
+        return _finding(
+            spec.name,
+            col.name,
+            "stopped_filling",
+            "blocking",
+            f"all {rows} rows are null, but the previous snapshot had values in "
+            f"{filled_before} rows: the source stopped filling the column; repair the feed, "
+            "or delete the model store's state/last_profile.json if the attribute was "
+            "dropped on purpose",
+        )
+    return _finding(
+        spec.name,
+        col.name,
+        "absent_attribute",
+        "warning",
+        f"all {rows} rows are null: this source does not provide the attribute, and the "
+        "models leave it out (docs/transaction-data.md)",
+    )
+
+
 def _check_column(
     findings: list[Finding],
     spec: TableSpec,
@@ -167,6 +192,7 @@ def _check_column(
     rows: int,
     thresholds: VerificationThresholds,
     profiled_at: dt.datetime,
+    filled_before: int = 0,
 ) -> None:
     name = spec.name
     if found is None:
@@ -195,6 +221,8 @@ def _check_column(
                     + _fix("nulls", col),
                 )
             )
+    elif rows and found.nulls == rows:
+        findings.append(_absent_attribute(spec, col, rows, filled_before))
     else:
         limit = thresholds.null_fraction_overrides.get(
             f"{name}.{col.name}", thresholds.max_null_fraction
@@ -275,6 +303,12 @@ def _check_column(
         )
 
 
+def _filled(table: TableProfile | None, column: str) -> int:
+    """Rows in which ``column`` had a value in an earlier profile (0: none, or no profile)."""
+    found = table.columns.get(column) if table is not None else None
+    return 0 if table is None or found is None else max(0, table.rows - found.nulls)
+
+
 def _check_table(
     findings: list[Finding],
     spec: TableSpec,
@@ -294,6 +328,7 @@ def _check_table(
                 + _fix("empty_table"),
             )
         )
+    earlier = previous.tables.get(spec.name) if previous is not None else None
     for col in spec.columns:
         _check_column(
             findings,
@@ -303,6 +338,7 @@ def _check_table(
             table.rows,
             thresholds,
             profile.profiled_at,
+            _filled(earlier, col.name),
         )
     if table.duplicate_keys:
         key = " and ".join((spec.key, *spec.key_scope))

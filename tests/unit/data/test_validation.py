@@ -420,3 +420,27 @@ def test_a_missing_labels_table_is_no_finding(clean: DataProfile) -> None:
     assert not clean.tables["customer_labels"].exists
     assert not [f for f in verify(clean, DEFAULTS).findings if f.table == "customer_labels"]
     assert verify(changed(clean, _labels()), DEFAULTS).passed
+
+
+def test_an_attribute_the_source_never_fills_warns_and_training_goes_on(
+    clean: DataProfile,
+) -> None:
+    """Transaction-only sources have no country: every row null is an absent attribute."""
+    rows = clean.tables["customers"].rows
+    result = verify(changed(clean, _set("customers", "country", "nulls", rows)), DEFAULTS)
+    finding = only(result, "absent_attribute", "country")
+    assert finding.severity == "warning"
+    assert "does not provide the attribute" in finding.message
+    assert result.passed
+
+
+def test_an_attribute_that_stopped_being_filled_blocks(clean: DataProfile) -> None:
+    rows = clean.tables["customers"].rows
+    empty = changed(clean, _set("customers", "country", "nulls", rows))
+    result = verify(empty, DEFAULTS, previous=clean)
+    finding = only(result, "stopped_filling", "country")
+    assert finding.severity == "blocking"
+    assert "customers.country" in finding.message
+    assert not result.passed
+    # Empty before and empty now: still an absent attribute, not a broken feed.
+    assert verify(empty, DEFAULTS, previous=empty).passed
