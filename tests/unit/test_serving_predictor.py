@@ -15,6 +15,7 @@ from kserve.errors import ModelNotReady
 from kserve.protocol.infer_type import InferInput, InferRequest, InferResponse
 from prometheus_client import CollectorRegistry
 
+from customer_classifier.models.bg_nbd import BetaGeometricNBD
 from customer_classifier.registry import CHAMPION, LocalModelStore, ModelBundle
 from customer_classifier.registry.bundle import (
     MANIFEST_FILE,
@@ -29,6 +30,7 @@ from customer_classifier.serving.metrics import ServingMetrics
 from customer_classifier.serving.predictor import CustomerClassifier
 from customer_classifier.serving.schema import RecordSchema
 from customer_classifier.training.candidates import logistic_regression
+from tests.unit.training.test_bg_nbd import as_records, simulate
 
 SCHEMA = RecordSchema.from_entries(feature_schema_json())
 NAME = "cc-test"
@@ -113,6 +115,32 @@ def test_v1_and_v2_answers_match_the_bundle(tmp_path: Path, bundle: ModelBundle)
         )
         == 8
     )
+
+
+def test_a_bg_nbd_champion_is_served_compiled(tmp_path: Path) -> None:
+    """The repeat-purchase model skips the frame on the request path, and answers the same."""
+    sim = simulate(800, seed=6)
+    frame = pd.DataFrame(probe_columns(SCHEMA, rows=len(sim), seed=6), columns=list(SCHEMA.names))
+    drawn = as_records(sim, seed=6)
+    for name in ("days_since_first_purchase", "days_since_last_purchase", "orders_total"):
+        frame[name] = drawn[name]
+    fitted = BetaGeometricNBD().fit(frame, (sim["future"] >= 2).astype(int).to_numpy())
+    bundle = ModelBundle(model=fitted, threshold=0.5, metadata={"candidate": "bg_nbd"})
+    store = LocalModelStore(tmp_path)
+    store.set_alias(CHAMPION, store.register(bundle).version)
+    model, _ = predictor(tmp_path)
+    assert model.load() is True
+    active = model.reloader.active
+    assert active is not None
+    assert active.champion.scorer_kind == "compiled"
+    rows = records(5)
+    expected = bundle.score(
+        pd.DataFrame(rows, columns=list(SCHEMA.names)).astype(
+            {f.name: float for f in SCHEMA.fields if f.numeric}
+        )
+    )
+    v1 = answer(model, {"instances": rows})["predictions"]
+    np.testing.assert_allclose([p["score"] for p in v1], expected, rtol=0, atol=1e-12)
 
 
 def test_refresh_swaps_only_when_the_alias_moves(tmp_path: Path, bundle: ModelBundle) -> None:

@@ -24,6 +24,7 @@ registered version unpickles into it when it is scored.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -38,17 +39,36 @@ from customer_classifier.errors import CandidateSkippedError
 
 REQUIRED = ("days_since_first_purchase", "days_since_last_purchase", "orders_total")
 """Feature columns the model reads; ``spend_total`` too with ``monetary``."""
+MONETARY = "spend_total"
 _DAYS_PER_UNIT = 7.0
 _LOG_BOUNDS = (-12.0, 12.0)
 _MIN_AGE = 1.0 / (_DAYS_PER_UNIT * 24.0)  # an hour, so that T > 0
+_LARGEST = float(np.finfo(np.float64).max)
+
+
+def _nan_to_zero(values: np.ndarray) -> np.ndarray:
+    """``np.nan_to_num(values, nan=0.0)`` of a float array in four ufunc calls: a served
+    record is scored one at a time, where ``nan_to_num``'s own checks cost the most."""
+    bounded = np.minimum(np.maximum(values, -_LARGEST), _LARGEST)
+    return np.where(np.isnan(values), 0.0, bounded)
 
 
 def repeat_purchase_summary(x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(frequency, recency, age) per record, in weeks; a record without sales is new."""
-    age = np.nan_to_num(x["days_since_first_purchase"].to_numpy(dtype=float), nan=0.0)
-    since_last = x["days_since_last_purchase"].to_numpy(dtype=float)
-    since_last = np.where(np.isnan(since_last), age, since_last)
-    orders = np.nan_to_num(x["orders_total"].to_numpy(dtype=float), nan=0.0)
+    return summary_from_days(*(x[name].to_numpy(dtype=float) for name in REQUIRED))
+
+
+def summary_from_days(
+    first_days: np.ndarray, last_days: np.ndarray, orders_total: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`repeat_purchase_summary` of the record's columns as float arrays (NaN: null).
+
+    A missing age is a customer first seen now, a missing last purchase is the first one,
+    missing orders are none.
+    """
+    age = _nan_to_zero(first_days)
+    since_last = np.where(np.isnan(last_days), age, last_days)
+    orders = _nan_to_zero(orders_total)
     frequency = np.maximum(orders - 1.0, 0.0)
     age_units = np.maximum(age / _DAYS_PER_UNIT, _MIN_AGE)
     recency = np.clip((age - since_last) / _DAYS_PER_UNIT, 0.0, age_units)
@@ -119,8 +139,10 @@ def expected_purchases(
     recency: np.ndarray,
     age: np.ndarray,
     horizon: float,
+    alive: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Expected purchases in the next ``horizon`` weeks (equation 10 of the paper).
+    """Expected purchases in the next ``horizon`` weeks (equation 10 of the paper);
+    ``alive`` is :func:`probability_alive` of the same customers where already at hand.
 
     The hypergeometric term is taken after Euler's transformation, whose parameters do
     not grow with the frequency, so heavy buyers neither overflow nor lose precision. The
@@ -133,7 +155,9 @@ def expected_purchases(
     z = horizon / (alpha + age + horizon)
     tail = (1.0 - z) ** (a - 1.0) * hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
     alive_expectation = (a + b + x - 1.0) / (a - 1.0) * (1.0 - tail)
-    out = alive_expectation * probability_alive(params, frequency, recency, age)
+    if alive is None:
+        alive = probability_alive(params, frequency, recency, age)
+    out = alive_expectation * alive
     return np.asarray(np.clip(np.nan_to_num(out, nan=0.0, posinf=0.0), 0.0, None))
 
 
@@ -144,23 +168,27 @@ class BetaGeometricNBD(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.horizon_days = horizon_days
         self.monetary = monetary
 
-    def _inputs(self, x: pd.DataFrame) -> np.ndarray:
-        frequency, recency, age = repeat_purchase_summary(x)
+    def _inputs(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
+        first, last, orders = (np.asarray(columns[name], dtype=np.float64) for name in REQUIRED)
+        frequency, recency, age = summary_from_days(first, last, orders)
         horizon = self.horizon_days / _DAYS_PER_UNIT
-        columns = [
-            probability_alive(self.parameters_, frequency, recency, age),
-            np.log1p(expected_purchases(self.parameters_, frequency, recency, age, horizon)),
-        ]
+        alive = probability_alive(self.parameters_, frequency, recency, age)
+        expected = expected_purchases(self.parameters_, frequency, recency, age, horizon, alive)
+        inputs = [alive, np.log1p(expected)]
         if self.monetary:
-            orders = np.nan_to_num(x["orders_total"].to_numpy(dtype=float), nan=0.0)
-            spend = np.nan_to_num(x["spend_total"].to_numpy(dtype=float), nan=0.0)
+            orders = _nan_to_zero(orders)
+            spend = _nan_to_zero(np.asarray(columns[MONETARY], dtype=np.float64))
             mean_order = np.where(orders > 0, spend / np.maximum(orders, 1.0), 0.0)
-            columns.append(np.log1p(np.clip(mean_order, 0.0, None)))
-        return np.column_stack(columns)
+            inputs.append(np.log1p(np.clip(mean_order, 0.0, None)))
+        return np.column_stack(inputs)
+
+    def _columns(self, x: pd.DataFrame) -> dict[str, np.ndarray]:
+        names = (*REQUIRED, MONETARY) if self.monetary else REQUIRED
+        return {name: x[name].to_numpy(dtype=float) for name in names}
 
     def fit(self, X: pd.DataFrame, y: Any) -> BetaGeometricNBD:  # noqa: N803 - sklearn naming
         self.parameters_ = fit_parameters(*repeat_purchase_summary(X))
-        inputs = self._inputs(X)
+        inputs = self._inputs(self._columns(X))
         scaler = StandardScaler().fit(inputs)
         logistic = LogisticRegression().fit(scaler.transform(inputs), np.asarray(y, dtype=int))
         # The calibration as one linear form of the raw inputs: scoring a record online
@@ -172,8 +200,13 @@ class BetaGeometricNBD(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.params_ = {**self.parameters_, "monetary": self.monetary}
         return self
 
+    def score_columns(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
+        """P(good) per record from feature columns as arrays (NaN: null), no frame needed:
+        the served scorer calls it on a request's columns, ``predict_proba`` on a frame's."""
+        return np.asarray(expit(self._inputs(columns) @ self.coef_ + self.intercept_))
+
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
-        good = expit(self._inputs(X) @ self.coef_ + self.intercept_)
+        good = self.score_columns(self._columns(X))
         return np.column_stack([1.0 - good, good])
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803

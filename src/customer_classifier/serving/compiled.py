@@ -6,7 +6,10 @@ checks, whatever the number of rows; the arithmetic of the usual steps is micros
 ``SimpleImputer``, ``FunctionTransformer``, ``StandardScaler``, ``OneHotEncoder``,
 ``OrdinalEncoder``, ``passthrough``) as numpy operations on the validated feature columns
 and feeds the estimator its matrix directly (``LogisticRegression`` as its own formula,
-any other classifier through its ``predict_proba``).
+any other classifier through its ``predict_proba``). A model that is not a pipeline but
+scores feature columns itself (``score_columns``: the BG/NBD model, the heuristic rules)
+is handed the request's columns as they are: its ``predict_proba`` is the same arithmetic
+behind a frame, so the fast path is the model's own code, not a copy of it.
 
 Nothing is taken on trust: :func:`verified_scorer` scores a probe set of records drawn
 from the feature schema (nulls and every category included) with both the pipeline and
@@ -227,8 +230,18 @@ def _column_transformer(
     return transform
 
 
+def _own_scorer(score_columns: Callable[[Columns], Any]) -> Scorer:
+    def own(data: Columns) -> np.ndarray:
+        return np.asarray(score_columns(data), dtype=np.float64)
+
+    return own
+
+
 def compile_scorer(model: Any, schema: RecordSchema) -> Scorer:
     """Probability of *good* from feature columns; raises :class:`UnsupportedStepError`."""
+    score_columns = getattr(model, "score_columns", None)
+    if not isinstance(model, Pipeline) and callable(score_columns):
+        return _own_scorer(score_columns)
     if not isinstance(model, Pipeline) or len(model.steps) != 2:
         raise UnsupportedStepError(f"{type(model).__name__} is not a two-step Pipeline")
     pre, estimator = model.steps[0][1], model.steps[1][1]

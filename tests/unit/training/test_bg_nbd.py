@@ -19,6 +19,7 @@ from customer_classifier.errors import CandidateSkippedError
 from customer_classifier.features.build import FEATURE_NAMES
 from customer_classifier.models.bg_nbd import (
     BetaGeometricNBD,
+    _nan_to_zero,
     expected_purchases,
     fit_parameters,
     probability_alive,
@@ -150,3 +151,11 @@ def test_the_candidate_uses_the_label_window_and_declares_its_columns() -> None:
         "orders_total",
     }
     assert candidate.grid == {"monetary": [False, True]}
+
+
+def test_the_fast_nan_replacement_is_nan_to_num() -> None:
+    """Null counts read as zero, infinities as the largest float, as ``np.nan_to_num``."""
+    odd = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0, 3.5, 1e308, -5.0])
+    got = _nan_to_zero(odd)
+    np.testing.assert_array_equal(got, np.nan_to_num(odd, nan=0.0))
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(np.nan_to_num(odd, nan=0.0)))
