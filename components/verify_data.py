@@ -21,7 +21,7 @@ def verify_data(
     import pathlib
     import shutil
 
-    from customer_classifier.jobs import verify_data as run
+    from customer_classifier.jobs.verify import verify_data as run
     from customer_classifier.settings import load_settings
 
     folder = pathlib.Path(report.path).parent / "verification"
