@@ -8,7 +8,7 @@ installed by ``scripts/ensure-postgres.sh``) in a temporary directory, listening
 No Docker, no system service, no fixed port.
 
 Without the binaries (or without a way to run them as a non-root user) the tests are
-skipped with the reason, except where ``CC_REQUIRE_POSTGRES=1`` (CI sets it in
+skipped with the reason, except where ``TEST_REQUIRE_POSTGRES=1`` (CI sets it in
 ``.ci/run``): there a missing server is a failure, never a silent skip.
 """
 
@@ -43,8 +43,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def _unavailable(reason: str) -> NoReturn:
     """Skip locally, but fail where CI requires PostgreSQL: a skip there would hide a gap."""
     hint = "; run 'bash scripts/ensure-postgres.sh' to install Debian's postgresql"
-    if os.environ.get("CC_REQUIRE_POSTGRES") == "1":
-        pytest.fail(f"PostgreSQL is required (CC_REQUIRE_POSTGRES=1): {reason}{hint}")
+    if os.environ.get("TEST_REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"PostgreSQL is required (TEST_REQUIRE_POSTGRES=1): {reason}{hint}")
     pytest.skip(f"PostgreSQL unavailable: {reason}{hint}")
 
 

