@@ -25,6 +25,9 @@ class FeatureSpec:
     maximum: float | None = None
     categories: tuple[str, ...] | None = None
     description: str = ""
+    open_vocabulary: bool = False
+    """The contract allows any value (country: any ISO code). ``categories`` then lists
+    the values the code knows; a version also accepts those its training window held."""
 
 
 _COUNTS = [f"orders_{w}d" for w in WINDOWS] + ["returns_365d", "units_365d", "orders_total"]
@@ -48,7 +51,7 @@ FEATURE_SCHEMA: tuple[FeatureSpec, ...] = (
         description="90-day spend over a quarter of the 365-day spend.",
     ),
     *(FeatureSpec(f"share_{c}", "numeric", 0, 1) for c in CATEGORIES),
-    FeatureSpec("country", "categorical", categories=COUNTRIES),
+    FeatureSpec("country", "categorical", categories=COUNTRIES, open_vocabulary=True),
     FeatureSpec("segment", "categorical", categories=SEGMENTS),
     FeatureSpec("acquisition_channel", "categorical", categories=CHANNELS),
 )
@@ -62,6 +65,20 @@ NULLABLE_FEATURES = (
     "days_since_last_purchase",
     "days_since_first_purchase",
 )
+
+
+def observed_vocabularies(frame: pd.DataFrame) -> dict[str, tuple[str, ...]]:
+    """Per open-vocabulary feature: the code's categories, then every other value the
+    frame (a training window) holds, sorted. A version records these as what it accepts,
+    so an organisation's own countries are served and scored, not refused."""
+    out: dict[str, tuple[str, ...]] = {}
+    for spec in FEATURE_SCHEMA:
+        if not spec.open_vocabulary or spec.name not in frame:
+            continue
+        known = tuple(spec.categories or ())
+        seen = {str(v) for v in frame[spec.name].dropna().unique()} - set(known)
+        out[spec.name] = (*known, *sorted(seen))
+    return out
 
 
 def _days_between(later: pd.Timestamp, earlier: pd.Series) -> pd.Series:

@@ -22,8 +22,10 @@ from customer_classifier import __version__
 from customer_classifier.errors import TrainingError
 from customer_classifier.evaluation.metrics import roc_points
 from customer_classifier.evaluation.report import write_training_report
+from customer_classifier.features.build import observed_vocabularies
 from customer_classifier.models.keras_tabular import KerasTabularModel
 from customer_classifier.registry import ModelBundle, save_bundle
+from customer_classifier.registry.bundle import FEATURE_SCHEMA_KEY, feature_schema_json
 from customer_classifier.registry.gate import GatePolicy
 from customer_classifier.settings import Settings
 from customer_classifier.training.candidates import Candidate, make_candidates, prefit_candidate
@@ -198,6 +200,9 @@ def train_models(
     metadata = {
         "candidate": chosen.name,
         "params": chosen.params,
+        # What this version accepts: the code's schema, with the categories of
+        # open-vocabulary features (country) as the training window held them.
+        FEATURE_SCHEMA_KEY: feature_schema_json(observed_vocabularies(frames["train"])),
         "threshold_policy": chosen.threshold.policy,
         "metrics": {"validation": chosen.validation.scalars(), "test": chosen.test.scalars()},
         "baseline_metrics": {"test": outcome.baseline.test.scalars()},

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,17 +61,24 @@ FEATURE_SCHEMA_KEY = "feature_schema"
 _SCHEMA_KEYS = ("name", "kind", "nullable")
 
 
-def feature_schema_json() -> list[dict[str, Any]]:
+def feature_schema_json(
+    vocabularies: Mapping[str, Sequence[str]] | None = None,
+) -> list[dict[str, Any]]:
     """The feature schema a version is trained on, as ``model.json`` records it: each
     feature's kind, range, categories and whether it may be null. Serving checks requests
-    against this record of the version, never against the code it runs."""
+    against this record of the version, never against the code it runs.
+
+    ``vocabularies`` replaces the categories of open-vocabulary features with those the
+    training window held (:func:`~customer_classifier.features.build.observed_vocabularies`).
+    """
+    vocabularies = vocabularies or {}
     return [
         {
             "name": f.name,
             "kind": f.kind,
             "minimum": f.minimum,
             "maximum": f.maximum,
-            "categories": list(f.categories) if f.categories else None,
+            "categories": list(vocabularies.get(f.name) or f.categories or ()) or None,
             "nullable": f.name in NULLABLE_FEATURES,
         }
         for f in FEATURE_SCHEMA
@@ -115,7 +123,7 @@ def save_bundle(bundle: ModelBundle, folder: Path) -> Path:
         **bundle.metadata,
         "threshold": bundle.threshold,
         "feature_names": list(FEATURE_NAMES),
-        FEATURE_SCHEMA_KEY: feature_schema_json(),
+        FEATURE_SCHEMA_KEY: bundle.metadata.get(FEATURE_SCHEMA_KEY) or feature_schema_json(),
     }
     (folder / METADATA_FILE).write_text(
         json.dumps(metadata, indent=2, default=str), encoding="utf-8"
