@@ -18,15 +18,18 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import json
 import logging
+import operator
 import os
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -478,39 +481,31 @@ SECRET_KEYS = frozenset(
 """Settings that come from Secrets, never from the ConfigMap."""
 
 
-def _leaf_keys(model: type[BaseModel], prefix: str) -> Iterable[str]:
+def _leaves(
+    model: type[BaseModel], prefix: str = ENV_PREFIX, path: tuple[str, ...] = ()
+) -> Iterator[tuple[str, tuple[str, ...], FieldInfo]]:
+    """(environment key, field path, field) of every leaf setting, in the tree's order."""
     for name, info in model.model_fields.items():
         kind = info.annotation
+        key = f"{prefix}{name.upper()}"
         if isinstance(kind, type) and issubclass(kind, BaseModel):
-            yield from _leaf_keys(kind, f"{prefix}{name.upper()}{NESTED}")
+            yield from _leaves(kind, key + NESTED, (*path, name))
         else:
-            yield f"{prefix}{name.upper()}"
+            yield key, (*path, name), info
 
 
 def reference() -> list[tuple[str, str, str]]:
     """(key, default, description) of every setting, in the tree's order: the reference
     table of docs/configuration.md."""
+    defaults = ExplicitSettings().model_dump(mode="json")
     rows: list[tuple[str, str, str]] = []
-
-    def walk(model: type[BaseModel], prefix: str, defaults: dict[str, Any]) -> None:
-        for name, info in model.model_fields.items():
-            kind = info.annotation
-            key = f"{prefix}{name.upper()}"
-            if isinstance(kind, type) and issubclass(kind, BaseModel):
-                walk(kind, key + NESTED, defaults[name])
-                continue
-            value = defaults[name]
-            shown = (
-                "(unset)"
-                if value is None
-                else json.dumps(value)
-                if not isinstance(value, str)
-                else value
-            )
-            text = " ".join((info.description or "").split())
-            rows.append((key, "(secret)" if key in SECRET_KEYS and value is None else shown, text))
-
-    walk(Settings, ENV_PREFIX, ExplicitSettings().model_dump(mode="json"))
+    for key, path, info in _leaves(Settings):
+        value = functools.reduce(operator.getitem, path, defaults)
+        if value is None:
+            shown = "(secret)" if key in SECRET_KEYS else "(unset)"
+        else:
+            shown = value if isinstance(value, str) else json.dumps(value)
+        rows.append((key, shown, " ".join((info.description or "").split())))
     return rows
 
 
@@ -539,7 +534,7 @@ def with_reference(document: str) -> str:
 def environment_keys(*, secrets: bool = True) -> tuple[str, ...]:
     """Every environment variable the tree reads, one per field (a dict or tuple field is
     one JSON value); without ``secrets``, those a ConfigMap may carry."""
-    keys = tuple(_leaf_keys(Settings, ENV_PREFIX))
+    keys = tuple(key for key, _, _ in _leaves(Settings))
     return keys if secrets else tuple(k for k in keys if k not in SECRET_KEYS)
 
 
