@@ -166,15 +166,6 @@ def prefit_candidate(name: str, model: Any, description: str, params: dict[str, 
     return Candidate(name, model, {}, description, prefit=True, params=dict(params))
 
 
-_FACTORIES: dict[str, Callable[[int], Candidate]] = {
-    HEURISTIC: heuristic,
-    LOGISTIC_REGRESSION: logistic_regression,
-    GRADIENT_BOOSTING: gradient_boosting,
-    BG_NBD: bg_nbd,
-    KERAS_MLP: keras_mlp,
-}
-
-
 def make_candidates(
     names: tuple[str, ...],
     seed: int,
@@ -185,7 +176,9 @@ def make_candidates(
     """The candidates in the order named; ``horizon_days`` is the label window's length,
     ``dl`` the Keras network's settings (``CC_DL__*``; default: the defaults)."""
     factories: dict[str, Callable[[int], Candidate]] = {
-        **_FACTORIES,
+        HEURISTIC: heuristic,
+        LOGISTIC_REGRESSION: logistic_regression,
+        GRADIENT_BOOSTING: gradient_boosting,
         BG_NBD: partial(bg_nbd, horizon_days=horizon_days),
         KERAS_MLP: partial(keras_mlp, settings=dl),
     }

@@ -67,25 +67,20 @@ def _check_columns(candidate: Candidate, columns: FeatureColumns) -> None:
 def _fit_or_skip(
     candidate: Candidate,
     columns: FeatureColumns,
-    frames: dict[str, pd.DataFrame],
+    train: tuple[pd.DataFrame, np.ndarray],
+    validation: tuple[pd.DataFrame, np.ndarray],
     folds: int,
     seed: int,
 ) -> tuple[Any, dict[str, Any], float | None]:
     """:func:`fit_candidate` on the training window; :class:`CandidateSkippedError` when
     the candidate cannot train on this data."""
-    x_train, y_train = _xy(frames["train"])
+    x_train, y_train = train
     if not candidate.prefit:
         _check_columns(candidate, columns)
     verb = "evaluating prefit" if candidate.prefit else "training"
     log.info("%s candidate %s on %d rows", verb, candidate.name, len(y_train))
     return fit_candidate(
-        candidate,
-        x_train,
-        y_train,
-        folds,
-        seed,
-        validation=_xy(frames["validation"]),
-        columns=columns,
+        candidate, x_train, y_train, folds, seed, validation=validation, columns=columns
     )
 
 
@@ -161,7 +156,9 @@ def train_and_select(
     skipped: dict[str, str] = {}
     for candidate in candidates:
         try:
-            model, params, cv_score = _fit_or_skip(candidate, columns, frames, folds, seed)
+            model, params, cv_score = _fit_or_skip(
+                candidate, columns, (x_train, y_train), (x_valid, y_valid), folds, seed
+            )
         except CandidateSkippedError as exc:
             log.warning("candidate %s skipped: %s", candidate.name, exc)
             skipped[candidate.name] = str(exc)
