@@ -66,7 +66,6 @@ class ColumnProfile(BaseModel):
     """Text where numbers are declared (in a text column: values that are not numbers)."""
     non_finite: int = 0
     """NaN or +/-infinity stored as a value."""
-    not_integer: int = 0
     wrong_id_kind: int = 0
     """Identifiers that are not whole numbers (text, fractions)."""
     not_boolean: int = 0

@@ -352,9 +352,8 @@ def _check_table(
                 + _fix("duplicate_keys"),
             )
         )
-    before_table = previous.tables.get(spec.name) if previous is not None else None
-    if before_table is not None:
-        before = before_table.rows
+    if earlier is not None:
+        before = earlier.rows
         if before > 0 and table.rows > 0:
             change = (table.rows - before) / before
             if abs(change) > thresholds.max_volume_change:
