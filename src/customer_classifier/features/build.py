@@ -8,6 +8,7 @@ predictor all call :func:`build_features` (or validate a record against
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,6 +66,24 @@ NULLABLE_FEATURES = (
     "days_since_last_purchase",
     "days_since_first_purchase",
 )
+
+
+def expected_value(
+    numeric: bool,
+    minimum: float | None,
+    maximum: float | None,
+    categories: Sequence[str],
+    nullable: bool,
+) -> str:
+    """What a feature accepts, in the words of a refusal: the online predictor's 400 and
+    nightly scoring's refused-record findings say the same."""
+    if numeric:
+        low = "-inf" if minimum is None else f"{minimum:g}"
+        high = "inf" if maximum is None else f"{maximum:g}"
+        what = f"a finite number from {low} to {high}"
+    else:
+        what = "one of " + ", ".join(repr(c) for c in categories)
+    return what + (" or null" if nullable else " (never null)")
 
 
 def observed_vocabularies(frame: pd.DataFrame) -> dict[str, tuple[str, ...]]:

@@ -22,7 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from customer_classifier.features.build import FEATURE_SCHEMA, NULLABLE_FEATURES, FeatureSpec
+from customer_classifier.features.build import (
+    FEATURE_SCHEMA,
+    NULLABLE_FEATURES,
+    FeatureSpec,
+    expected_value,
+)
 from customer_classifier.registry.bundle import recorded_feature_schema
 
 NULL = "null"
@@ -87,13 +92,8 @@ def schema_from_metadata(
 
 
 def _expected(spec: FeatureSpec, nullable: bool) -> str:
-    if spec.kind == "numeric":
-        low = "-inf" if spec.minimum is None else f"{spec.minimum:g}"
-        high = "inf" if spec.maximum is None else f"{spec.maximum:g}"
-        what = f"a finite number from {low} to {high}"
-    else:
-        what = "one of " + ", ".join(repr(c) for c in spec.categories or ())
-    return what + (" or null" if nullable else " (never null)")
+    numeric = spec.kind == "numeric"
+    return expected_value(numeric, spec.minimum, spec.maximum, spec.categories or (), nullable)
 
 
 def _is_number(value: Any) -> bool:

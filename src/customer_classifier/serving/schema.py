@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from customer_classifier.features.build import expected_value
 from customer_classifier.registry.bundle import recorded_feature_schema
 
 CUSTOMER_ID = "customer_id"
@@ -47,13 +48,9 @@ class FieldRule:
         return frozenset([*self.categories, *([None] if self.nullable else [])])
 
     def describe(self) -> str:
-        if self.numeric:
-            low = "-inf" if self.minimum is None else f"{self.minimum:g}"
-            high = "inf" if self.maximum is None else f"{self.maximum:g}"
-            what = f"a finite number from {low} to {high}"
-        else:
-            what = "one of " + ", ".join(repr(c) for c in self.categories)
-        return what + (" or null" if self.nullable else " (never null)")
+        return expected_value(
+            self.numeric, self.minimum, self.maximum, self.categories, self.nullable
+        )
 
 
 @dataclass(frozen=True)
