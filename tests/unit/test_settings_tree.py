@@ -4,16 +4,20 @@ unknown keys reported, and no environment read anywhere else in the package."""
 from __future__ import annotations
 
 import ast
+import functools
 import json
+import operator
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from customer_classifier.settings import (
     SECRET_KEYS,
     ExplicitSettings,
     Settings,
+    _GivenEnvironment,
+    _leaves,
     environment_keys,
     load_settings,
     unknown_keys,
@@ -82,15 +86,9 @@ def test_explicit_settings_ignore_every_group_of_the_environment(
     assert settings.s3.access_key is None
 
 
-def _default_text(key: str) -> str:
-    """The default of the field behind ``key``, written as an environment value."""
-    node: type[BaseModel] = Settings
-    parts = key.removeprefix("CC_").lower().split("__")
-    for part in parts[:-1]:
-        node = node.model_fields[part].annotation  # type: ignore[assignment]
-    value = node().model_dump(mode="json")[parts[-1]] if node is not Settings else None
-    if node is Settings:
-        value = ExplicitSettings().model_dump(mode="json")[parts[-1]]
+def _default_text(path: tuple[str, ...]) -> str:
+    """The default of the field at ``path``, written as an environment value."""
+    value = functools.reduce(operator.getitem, path, ExplicitSettings().model_dump(mode="json"))
     if isinstance(value, (dict, list)):
         return json.dumps(value)
     return "" if value is None else str(value)
@@ -100,8 +98,13 @@ def test_every_derived_key_is_read_by_the_tree() -> None:
     keys = environment_keys()
     assert len(keys) == len(set(keys))
     assert set(keys) >= SECRET_KEYS
-    for key in keys:
-        text = _default_text(key)
+    leaves = list(_leaves(Settings))
+    assert [key for key, _, _ in leaves] == list(keys)
+    for key, path, _ in leaves:
+        text = _default_text(path)
+        # The environment source hands the value to the very field the key names.
+        read = _GivenEnvironment(Settings, {key: text or "given"})()
+        assert functools.reduce(operator.getitem, path, read) is not None, key
         if text == "":
             continue  # an optional setting without a default: unset is its default
         given = ExplicitSettings.from_environment({key: text})
