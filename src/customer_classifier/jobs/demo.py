@@ -50,9 +50,9 @@ def scoring_date(settings: Settings) -> dt.date:
     the as-of date it is given, and would block a run dated today whose sales stopped
     months ago, as it should for a real feed.
     """
-    from customer_classifier.jobs.ingest import last_sale_date
+    from customer_classifier.jobs.ingest import as_of_date
 
-    return settings.as_of or last_sale_date(connect(settings.database_url)) + dt.timedelta(days=1)
+    return as_of_date(settings, connect(settings.database_url))
 
 
 def table_counts(settings: Settings) -> TableCounts:

@@ -31,6 +31,11 @@ def last_sale_date(engine: sa.Engine) -> dt.date:
     return day
 
 
+def as_of_date(settings: Settings, engine: sa.Engine) -> dt.date:
+    """``CC_AS_OF``, else the day after the newest sale: the date a run scores as of."""
+    return settings.as_of or last_sale_date(engine) + dt.timedelta(days=1)
+
+
 def training_dates(reference: dt.date, horizon_days: int) -> dict[str, dt.date]:
     """As-of dates of the three windows, each label window ending where the next begins."""
     step = dt.timedelta(days=horizon_days)
@@ -111,7 +116,7 @@ def ingest_data(settings: Settings, out_dir: Path, *, verification: Path | None 
     engine = connect(settings.database_url)
     out_dir.mkdir(parents=True, exist_ok=True)
     evidence = verification_evidence(settings, engine, verification, out_dir)
-    reference = settings.as_of or (last_sale_date(engine) + dt.timedelta(days=1))
+    reference = as_of_date(settings, engine)
     dates = training_dates(reference, settings.label.horizon_days)
     customers = read_customers(engine)
     if customers.empty:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
 from customer_classifier.data.database import connect
 from customer_classifier.errors import RegistryError
-from customer_classifier.jobs.ingest import last_sale_date
+from customer_classifier.jobs.ingest import as_of_date
 from customer_classifier.registry import CHAMPION, open_store
 from customer_classifier.scoring import batch
 from customer_classifier.scoring.batch import ScoringSummary
@@ -34,7 +33,7 @@ def score_customers(
     if version is None:
         raise RegistryError(f"no champion in {store.uri}; run training first ('make run')")
     bundle = store.load(version)
-    as_of = settings.as_of or (last_sale_date(engine) + dt.timedelta(days=1))
+    as_of = as_of_date(settings, engine)
     return batch.score_customers(
         engine,
         bundle,
