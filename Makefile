@@ -34,6 +34,8 @@ run: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-prometheus.sh
+	bash scripts/ensure-k8s-tools.sh
 	$(PY) -m pytest
 
 test-fast: $(STAMP)
