@@ -1,0 +1,1 @@
+"""Metric-gated canary rollout of a registry version on KServe."""
