@@ -303,6 +303,83 @@ class RunMetadata(BaseModel):
     """Who moves aliases: recorded in the alias history (CI sets its user)."""
 
 
+class RolloutSettings(BaseModel):
+    """The canary rollout controller: its steps, its pace and its checks (``CC_ROLLOUT__*``).
+
+    Each check compares the canary with the stable model over the same interval, from
+    Prometheus. A query is a PromQL template: ``{selector}`` becomes the side's label
+    matcher (``canary_selector`` or ``stable_selector`` with ``{version}`` filled in) and
+    ``{window}`` the analysis interval; the README's "Canary rollout" lists the defaults.
+    """
+
+    model_config = GROUP_CONFIG
+
+    steps: tuple[int, ...] = (10, 25, 50, 100)
+    """Canary traffic percentages, rising; reaching 100 is promotion."""
+    interval_s: float = Field(default=60.0, gt=0, le=3600)
+    """Seconds between analyses; each one judges the metrics of this last interval."""
+    min_requests: int = Field(default=100, ge=0)
+    """Canary requests an interval needs before a verdict; fewer holds the step."""
+    failure_threshold: int = Field(default=2, ge=1, le=100)
+    """Failed intervals in a row that roll the canary back."""
+    intervals_per_step: int = Field(default=2, ge=1, le=100)
+    """Passed intervals in a row that advance the canary one step."""
+    max_intervals_per_step: int = Field(default=10, ge=1, le=1000)
+    """Judged intervals one step may take; a canary still flapping then is rolled back."""
+    prometheus_url: str = "http://prometheus-operated.monitoring.svc:9090"
+    """Prometheus' HTTP API (the Prometheus Operator's governing service by default)."""
+    query_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    """A query slower than this counts as no data, which pauses the rollout."""
+    canary_selector: str = 'model_version="{version}"'
+    """Label matcher of the canary's series; ``{version}`` is its registry version (the
+    chart's PodMonitor copies the pods' version label to ``model_version``)."""
+    stable_selector: str = 'model_version="{version}"'
+    """Label matcher of the stable model's series, ``{version}`` the champion's."""
+    max_error_ratio_increase: float = Field(default=0.01, ge=0, le=1)
+    """The canary's error ratio may exceed the stable's by at most this much."""
+    max_latency_ratio: float = Field(default=1.5, ge=1)
+    """The canary's p99 latency may be at most this many times the stable's ..."""
+    latency_floor_s: float = Field(default=0.05, ge=0)
+    """... unless it stays below this many seconds anyway."""
+    max_score_divergence: float = Field(default=0.1, ge=0, le=1)
+    """Largest Jensen-Shannon distance between the two score histograms (0 = same)."""
+    max_label_mix_shift: float = Field(default=0.1, ge=0, le=1)
+    """Largest difference between the two models' shares of customers labelled good."""
+    min_shadow_agreement: float = Field(default=0.95, ge=0, le=1)
+    """Least share of shadow-compared records with the same label, where a shadow ran."""
+    query_requests: str = "sum(increase(cc_serving_requests_total{{{selector}}}[{window}]))"
+    """Requests the side served in the interval."""
+    query_error_ratio: str = (
+        "(sum(rate(cc_serving_request_errors_total{{{selector}}}[{window}])) or vector(0))"
+        " / sum(rate(cc_serving_requests_total{{{selector}}}[{window}]))"
+    )
+    """Share of the side's requests answered with an error, every reason together."""
+    query_errors_by_reason: str = (
+        "sum by (reason) (increase(cc_serving_request_errors_total{{{selector}}}[{window}]))"
+    )
+    """The side's errors by reason, reported beside the ratio."""
+    query_latency_p99: str = (
+        "histogram_quantile(0.99, sum by (le) "
+        "(rate(cc_serving_request_seconds_bucket{{{selector}}}[{window}])))"
+    )
+    """The side's p99 latency in seconds."""
+    query_score_buckets: str = (
+        "sum by (le) (increase(cc_serving_score_bucket{{{selector}}}[{window}]))"
+    )
+    """The side's cumulative score histogram over the interval, one value per bucket."""
+    query_good_share: str = (
+        'sum(increase(cc_serving_labels_total{{{selector},label="good"}}[{window}]))'
+        " / sum(increase(cc_serving_labels_total{{{selector}}}[{window}]))"
+    )
+    """The side's share of records labelled good."""
+    query_shadow_agreement: str = (
+        'sum(increase(cc_serving_shadow_agreed_rows_total{{challenger_version="{version}"}}'
+        "[{window}])) / sum(increase(cc_serving_shadow_compared_rows_total"
+        '{{challenger_version="{version}"}}[{window}]))'
+    )
+    """Agreement of the canary run as a shadow; ``{version}`` is the canary's."""
+
+
 class GateSettings(BaseModel):
     """How the champion gate treats its non-comparative checks (documented in the README).
 
@@ -381,6 +458,7 @@ class Settings(BaseSettings):
     gpu: GpuScheduling = GpuScheduling()
     images: ImageSettings = ImageSettings()
     run: RunMetadata = RunMetadata()
+    rollout: RolloutSettings = RolloutSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from customer_classifier.errors import ConfigurationError
+from customer_classifier.settings import RolloutSettings
 
 
 class Action(enum.StrEnum):
@@ -141,6 +142,8 @@ class Snapshot:
 
     canary_requests: float | None
     measurements: Mapping[str, Measurement] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+    """Why figures are missing (Prometheus down, slow, no series), for the pause reason."""
 
 
 @dataclass(frozen=True)
@@ -185,6 +188,37 @@ class RolloutPolicy:
         names = [check.name for check in self.checks]
         if len(names) != len(set(names)):
             raise ConfigurationError(f"rollout check names {names} repeat; name each once")
+
+    @classmethod
+    def from_settings(cls, settings: RolloutSettings) -> RolloutPolicy:
+        checks = (
+            Check(
+                "error_ratio", Comparison.AT_MOST_ABOVE_STABLE, settings.max_error_ratio_increase
+            ),
+            Check(
+                "latency_p99_seconds",
+                Comparison.AT_MOST_TIMES_STABLE,
+                settings.max_latency_ratio,
+                floor=settings.latency_floor_s,
+            ),
+            Check("score_divergence", Comparison.AT_MOST, settings.max_score_divergence),
+            Check("label_mix_shift", Comparison.AT_MOST, settings.max_label_mix_shift),
+            Check(
+                "shadow_agreement",
+                Comparison.AT_LEAST,
+                settings.min_shadow_agreement,
+                required=False,
+            ),
+        )
+        return cls(
+            steps=settings.steps,
+            interval_s=settings.interval_s,
+            min_requests=settings.min_requests,
+            failure_threshold=settings.failure_threshold,
+            intervals_per_step=settings.intervals_per_step,
+            max_intervals_per_step=settings.max_intervals_per_step,
+            checks=checks,
+        )
 
     @property
     def partial_steps(self) -> tuple[int, ...]:
@@ -252,12 +286,14 @@ def decide(policy: RolloutPolicy, state: RolloutState, snapshot: Snapshot) -> De
         return Decision(Action.HOLD, state, f"rollout already {state.phase}")
     if state.phase is Phase.PAUSED:
         return Decision(Action.HOLD, state, f"paused: {state.reason}; run `rollout resume`")
+    why = f" ({'; '.join(snapshot.problems)})" if snapshot.problems else ""
     if snapshot.canary_requests is None:
-        return _pause(state, "no data: the canary's request count could not be read", ())
+        reason = f"no data: the canary's request count could not be read{why}"
+        return _pause(state, reason, ())
     verdicts = judge(policy.checks, snapshot)
     missing = _failed(verdicts, Outcome.NO_DATA)
     if missing:
-        return _pause(state, f"no data: {_summary(missing)}", verdicts)
+        return _pause(state, f"no data: {_summary(missing)}{why}", verdicts)
     if snapshot.canary_requests < policy.min_requests:
         reason = (
             f"too few canary requests to judge: {snapshot.canary_requests:.0f} < "
@@ -351,11 +387,5 @@ def abort(state: RolloutState, reason: str) -> Decision:
     return Decision(Action.ROLLBACK, aborted, reason)
 
 
-DEFAULT_CHECKS = (
-    Check("error_ratio", Comparison.AT_MOST_ABOVE_STABLE, 0.01),
-    Check("latency_p99_seconds", Comparison.AT_MOST_TIMES_STABLE, 1.5, floor=0.05),
-    Check("score_divergence", Comparison.AT_MOST, 0.1),
-    Check("label_mix_shift", Comparison.AT_MOST, 0.1),
-    Check("shadow_agreement", Comparison.AT_LEAST, 0.95, required=False),
-)
-"""The checks with their default limits (settings override each limit)."""
+DEFAULT_CHECKS = RolloutPolicy.from_settings(RolloutSettings()).checks
+"""The checks with their default limits (``CC_ROLLOUT__*`` override each limit)."""
