@@ -230,6 +230,8 @@ class RolloutPolicy:
 class RolloutState:
     version: str
     """The canary's registry version."""
+    stable: str = ""
+    """The version serving the rest of the traffic, which a rollback returns to."""
     step: int = 0
     """Index into :attr:`RolloutPolicy.partial_steps`."""
     canary_percent: int = 0
@@ -252,13 +254,13 @@ class Decision:
         return self.state.canary_percent
 
 
-def start(policy: RolloutPolicy, version: str) -> Decision:
+def start(policy: RolloutPolicy, version: str, stable: str = "") -> Decision:
     """The first step: the canary gets the first share of traffic."""
     steps = policy.partial_steps
     if not steps:
-        state = RolloutState(version, canary_percent=100, phase=Phase.PROMOTED)
+        state = RolloutState(version, stable, canary_percent=100, phase=Phase.PROMOTED)
         return Decision(Action.PROMOTE, state, "the only step is 100 %: promoted at once")
-    state = RolloutState(version, canary_percent=steps[0])
+    state = RolloutState(version, stable, canary_percent=steps[0])
     return Decision(Action.ADVANCE, state, f"canary {version} starts at {steps[0]} %")
 
 
@@ -341,10 +343,12 @@ def _advance(policy: RolloutPolicy, state: RolloutState, verdicts: tuple[Verdict
     following = state.step + 1
     if following >= len(steps):
         reason = f"every step passed up to {state.canary_percent} %: canary promoted"
-        promoted = RolloutState(state.version, state.step, 100, Phase.PROMOTED, reason=reason)
+        promoted = RolloutState(
+            state.version, state.stable, state.step, 100, Phase.PROMOTED, reason=reason
+        )
         return Decision(Action.PROMOTE, promoted, reason, verdicts)
     reason = f"{state.canary_percent} % passed: canary to {steps[following]} %"
-    advanced = RolloutState(state.version, following, steps[following], reason=reason)
+    advanced = RolloutState(state.version, state.stable, following, steps[following], reason=reason)
     return Decision(Action.ADVANCE, advanced, reason, verdicts)
 
 

@@ -31,6 +31,8 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from customer_classifier.errors import CustomerClassifierError
+from customer_classifier.rollout.analysis import RolloutState
+from customer_classifier.rollout.state import state_from_json, state_to_json
 
 GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
 MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
@@ -217,7 +219,8 @@ class InferenceServiceClient:
             body = build(current)
             if body is None:
                 return current
-            body = {**body, "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]}}
+            guard = {"resourceVersion": current["metadata"]["resourceVersion"]}
+            body = {**body, "metadata": {**body.get("metadata", {}), **guard}}
             try:
                 patched: dict[str, Any] = self.objects.patch_namespaced_custom_object(
                     GROUP, VERSION, self.namespace, PLURAL, self.name, body
@@ -274,3 +277,72 @@ class InferenceServiceClient:
                 "needs the Role of manifests/base (get, patch inferenceservices; create events)"
             )
         return f"cannot {what} {where}: HTTP {exc.status} {exc.reason}"
+
+
+STATE_ANNOTATION = "customer-classifier/rollout"
+"""The rollout's state, as JSON, on the InferenceService it rolls out."""
+
+
+def version_of(uri: str | None) -> str | None:
+    """The registry version a ``.../versions/<version>`` storage URI names."""
+    if not uri:
+        return None
+    parts = uri.rstrip("/").split("/")
+    return parts[-1] if len(parts) >= 2 and parts[-2] == "versions" else None
+
+
+class KServeTrafficSplit:
+    """The canary's share in KServe's own fields (Knative or Standard mode)."""
+
+    def __init__(self, cluster: InferenceServiceClient, version_uri: Callable[[str], str]) -> None:
+        self.cluster = cluster
+        self.version_uri = version_uri
+
+    def stable_version(self) -> str:
+        isvc = self.cluster.read()
+        uri = storage_uri(_predictor(isvc))
+        version = version_of(uri)
+        if version is None:
+            raise RolloutClusterError(
+                f"the predictor of {self.cluster.namespace}/{self.cluster.name} serves {uri!r}, "
+                "not one registry version (s3://.../versions/VERSION); KServe canaries need "
+                "model.version set in the chart's values (or use canary.mode=predictor)"
+            )
+        return version
+
+    def begin(self, version: str, percent: int) -> None:
+        uri = self.version_uri(version)
+        self.cluster.patch(lambda isvc: start_patch(isvc, version, uri, percent))
+
+    def set_share(self, percent: int) -> None:
+        self.cluster.patch(lambda isvc: share_patch(isvc, percent))
+
+    def promote(self, version: str) -> None:
+        self.cluster.patch(promote_patch)
+
+    def roll_back(self, stable: str) -> None:
+        uri = self.version_uri(stable)
+        self.cluster.patch(lambda isvc: rollback_patch(isvc, uri))
+        self.cluster.patch(lambda isvc: restore_patch(isvc, uri))
+
+    def observed(self) -> ObservedTraffic:
+        return observed_traffic(self.cluster.read())
+
+    def load_state(self) -> RolloutState | None:
+        annotations = self.cluster.read()["metadata"].get("annotations") or {}
+        text = annotations.get(STATE_ANNOTATION)
+        return None if text is None else state_from_json(text)
+
+    def save_state(self, state: RolloutState) -> None:
+        text = state_to_json(state)
+        self.cluster.patch(lambda isvc: {"metadata": {"annotations": {STATE_ANNOTATION: text}}})
+
+
+class EventRecorder:
+    """Decisions as Kubernetes Events on the InferenceService."""
+
+    def __init__(self, cluster: InferenceServiceClient) -> None:
+        self.cluster = cluster
+
+    def record(self, reason: str, message: str, *, warning: bool = False) -> None:
+        self.cluster.record_event(reason, message, warning=warning)
