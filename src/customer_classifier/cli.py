@@ -20,6 +20,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from customer_classifier.entrypoint import exit_on_user_error
+from customer_classifier.rollout.commands import app as rollout_app
 from customer_classifier.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ app.add_typer(data_app, name="data")
 config_app = typer.Typer(no_args_is_help=True, help="The settings tree and its CC_* names.")
 app.add_typer(models_app, name="models")
 app.add_typer(config_app, name="config")
+app.add_typer(rollout_app, name="rollout")
 console = Console(stderr=True)
 out = Console()
 

@@ -314,6 +314,14 @@ class RolloutSettings(BaseModel):
 
     model_config = GROUP_CONFIG
 
+    inference_service: str = "customer-classifier"
+    """The InferenceService the rollout moves traffic on."""
+    namespace: str | None = None
+    """Its namespace; default: the pod's own namespace in a cluster, else ``default``."""
+    mode: Literal["auto", "knative", "standard", "predictor"] = "auto"
+    """Where the split is made: KServe's fields (``knative``, ``standard``; ``auto`` reads
+    the InferenceService's deployment mode) or the predictor's own sticky split
+    (``predictor``: the registry's ``canary`` alias and share, read by every replica)."""
     steps: tuple[int, ...] = (10, 25, 50, 100)
     """Canary traffic percentages, rising; reaching 100 is promotion."""
     interval_s: float = Field(default=60.0, gt=0, le=3600)
@@ -328,6 +336,9 @@ class RolloutSettings(BaseModel):
     """Judged intervals one step may take; a canary still flapping then is rolled back."""
     prometheus_url: str = "http://prometheus-operated.monitoring.svc:9090"
     """Prometheus' HTTP API (the Prometheus Operator's governing service by default)."""
+    pushgateway_url: str | None = None
+    """Pushgateway the controller pushes its own metrics to (step, share, last verdict);
+    none: not pushed."""
     query_timeout_s: float = Field(default=5.0, gt=0, le=120)
     """A query slower than this counts as no data, which pauses the rollout."""
     canary_selector: str = 'model_version="{version}"'

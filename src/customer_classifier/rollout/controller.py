@@ -96,6 +96,8 @@ class RolloutController:
     actor: str = "customer-classifier-rollout"
     wait: Callable[[float], None] = time.sleep
     trail: Trail = field(default_factory=Trail)
+    observers: list[Callable[[Decision], None]] = field(default_factory=list)
+    """Called after every decision is recorded (the controller's metrics)."""
 
     def begin(self, version: str) -> Decision:
         """Put the canary at the first step, after checking it can be loaded."""
@@ -184,3 +186,5 @@ class RolloutController:
             promote(self.store, state.version, CHAMPION_ALIAS, message, actor=self.actor)
         warning = decision.action in (Action.ROLLBACK, Action.PAUSE)
         self.recorder.record(EVENT_REASONS[decision.action], message, warning=warning)
+        for observe in self.observers:
+            observe(decision)
