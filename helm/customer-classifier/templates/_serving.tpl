@@ -167,6 +167,8 @@ affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 model:
+  # The container KServe merges with the runtime's (required in spec.canary[]).
+  name: kserve-container
   modelFormat:
     name: {{ $values.model.format }}
   runtime: {{ include "customer-classifier.runtimeName" $root }}
