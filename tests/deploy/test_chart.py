@@ -321,6 +321,15 @@ def test_the_canary_needs_its_own_name() -> None:
     assert STABLE in done.stderr
 
 
+@pytest.mark.parametrize("steps", ["{10,50}", "{50,25,100}"])
+def test_canary_steps_must_rise_to_100(steps: str) -> None:
+    done = run_tool(
+        "helm", "template", RELEASE, str(CHART), "--set", f"canary.steps={steps}", check=False
+    )
+    assert done.returncode != 0
+    assert "canary.steps" in done.stderr, done.stderr
+
+
 def test_serving_values_are_the_predictors_settings() -> None:
     """values.serving holds every ServingSettings knob the chart does not set itself."""
     schema = json.loads((CHART / "values.schema.json").read_text(encoding="utf-8"))
@@ -562,3 +571,24 @@ def test_canary_steps_are_on_the_inference_service(
         for env in ENVIRONMENTS
     }
     assert steps == {"dev": [50, 100], "test": [25, 50, 100], "prod": [10, 25, 50, 100]}
+
+
+def test_older_kserve_gets_its_own_names() -> None:
+    """Before 0.16 the modes are RawDeployment / Serverless; before 0.20 Standard mode has
+    no spec.predictor.name, which strict field validation would refuse."""
+    old = render(None, "kserveVersion=0.15.2", f"model.version={STABLE}")
+    service = isvc(old)
+    assert service["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == (
+        "RawDeployment"
+    )
+    assert "name" not in service["spec"]["predictor"]
+    knative = isvc(render(None, "kserveVersion=0.15", "deploymentMode=knative"))
+    assert knative["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Serverless"
+    done = run_tool(
+        "helm",
+        *("template", RELEASE, str(CHART)),
+        *("--set", "kserveVersion=0.19.0", "--set", f"canary.version={CANARY}"),
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "kserveVersion is 0.19.0" in done.stderr, done.stderr

@@ -88,6 +88,24 @@ true
 {{- end -}}
 {{- end -}}
 
+{{/* "true" where KServe has spec.canary[] and spec.predictor.name (0.20 and later). */}}
+{{- define "customer-classifier.hasCanaryList" -}}
+{{- if semverCompare ">=0.20.0-0" .Values.kserveVersion -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/* The serving.kserve.io/deploymentMode annotation: Standard / Knative from KServe
+0.16 on (which still reads the old names), RawDeployment / Serverless before. */}}
+{{- define "customer-classifier.deploymentModeName" -}}
+{{- $legacy := semverCompare "<0.16.0-0" .Values.kserveVersion -}}
+{{- if eq .Values.deploymentMode "standard" -}}
+{{- ternary "RawDeployment" "Standard" $legacy -}}
+{{- else -}}
+{{- ternary "Serverless" "Knative" $legacy -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Pod-level security context of the restricted Pod Security Standard. Knative accepts
 these fields without its podspec-securitycontext flag. */}}
 {{- define "customer-classifier.podSecurityContext" -}}
@@ -140,7 +158,7 @@ differ only in name, storageUri and the challenger variables. Called with
 {{- $root := .root -}}
 {{- $values := $root.Values -}}
 {{- $standard := eq $values.deploymentMode "standard" -}}
-{{- if $standard }}
+{{- if and $standard (include "customer-classifier.hasCanaryList" $root) }}
 name: {{ .name }}
 {{- end }}
 serviceAccountName: {{ include "customer-classifier.serviceAccountName" $root }}
