@@ -64,6 +64,10 @@ SCENARIOS: dict[str, tuple[str | None, tuple[str, ...]]] = {
     ),
     "shadow": ("prod", (f"model.version={STABLE}", f"shadow.version={CANARY}")),
     "irsa": (None, ("s3.irsaRoleArn=arn:aws:iam::123456789012:role/cc-predictor",)),
+    "knative-no-pod-context": (
+        None,
+        ("deploymentMode=knative", "podSecurityContext.enabled=false"),
+    ),
 }
 
 
@@ -162,13 +166,8 @@ def restricted_violations(
     (the InferenceService's predictor carries it), so only its containers count."""
     problems = []
     pod_context = pod.get("securityContext", {})
-    if not runtime_pod:
-        if pod_context.get("runAsNonRoot") is not True:
-            problems.append(f"{where}: securityContext.runAsNonRoot must be true")
-        if pod_context.get("seccompProfile", {}).get("type") != "RuntimeDefault":
-            problems.append(f"{where}: securityContext.seccompProfile must be RuntimeDefault")
-        if pod_context.get("runAsUser") == 0:
-            problems.append(f"{where}: runs as root")
+    if not runtime_pod and pod_context.get("runAsUser") == 0:
+        problems.append(f"{where}: runs as root")
     for flag in ("hostNetwork", "hostPID", "hostIPC"):
         if pod.get(flag):
             problems.append(f"{where}: {flag}")
@@ -188,9 +187,13 @@ def restricted_violations(
             problems.append(f"{name}: adds capabilities")
         if context.get("readOnlyRootFilesystem") is not True:
             problems.append(f"{name}: readOnlyRootFilesystem must be true")
-        if context.get("runAsNonRoot") is not True or context.get("runAsUser") in (None, 0):
+        # The pod-level field counts for every container, as the admission check reads it.
+        non_root = context.get("runAsNonRoot", pod_context.get("runAsNonRoot"))
+        user = context.get("runAsUser", pod_context.get("runAsUser"))
+        seccomp = context.get("seccompProfile", pod_context.get("seccompProfile", {}))
+        if non_root is not True or user in (None, 0):
             problems.append(f"{name}: must run as a non-root user")
-        if context.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+        if seccomp.get("type") != "RuntimeDefault":
             problems.append(f"{name}: seccompProfile must be RuntimeDefault")
     return problems
 

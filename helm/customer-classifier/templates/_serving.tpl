@@ -106,8 +106,9 @@ true
 {{- end -}}
 {{- end -}}
 
-{{/* Pod-level security context of the restricted Pod Security Standard. Knative accepts
-these fields without its podspec-securitycontext flag. */}}
+{{/* Pod-level security context of the restricted Pod Security Standard; it covers the
+containers KServe and Knative add (storage initializer, queue-proxy). Knative accepts it
+only with its kubernetes.podspec-securitycontext feature (podSecurityContext.enabled). */}}
 {{- define "customer-classifier.podSecurityContext" -}}
 runAsNonRoot: true
 runAsUser: 10001
@@ -121,7 +122,6 @@ runAsNonRoot: true
 runAsUser: 10001
 runAsGroup: 10001
 allowPrivilegeEscalation: false
-privileged: false
 readOnlyRootFilesystem: true
 capabilities:
   drop: [ALL]
@@ -166,12 +166,16 @@ minReplicas: {{ $values.autoscaling.minReplicas }}
 maxReplicas: {{ $values.autoscaling.maxReplicas }}
 scaleMetric: {{ default (ternary "cpu" "concurrency" $standard) $values.autoscaling.scaleMetric }}
 scaleTarget: {{ $values.autoscaling.scaleTarget }}
+{{- if $standard }}
 terminationGracePeriodSeconds: {{ $values.terminationGracePeriodSeconds }}
+{{- end }}
 labels:
   {{- include "customer-classifier.labels" $root | nindent 2 }}
   app.kubernetes.io/component: predictor
+{{- if $values.podSecurityContext.enabled }}
 securityContext:
   {{- include "customer-classifier.podSecurityContext" $root | nindent 2 }}
+{{- end }}
 {{- with $values.nodeSelector }}
 nodeSelector:
   {{- toYaml . | nindent 2 }}
