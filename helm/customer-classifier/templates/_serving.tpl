@@ -169,8 +169,10 @@ scaleTarget: {{ $values.autoscaling.scaleTarget }}
 {{- if $standard }}
 terminationGracePeriodSeconds: {{ $values.terminationGracePeriodSeconds }}
 {{- end }}
+# Pod labels: the stable ones only, so a chart upgrade alone restarts no pod.
 labels:
-  {{- include "customer-classifier.labels" $root | nindent 2 }}
+  {{- include "customer-classifier.selectorLabels" $root | nindent 2 }}
+  app.kubernetes.io/part-of: customer-classifier
   app.kubernetes.io/component: predictor
 {{- if $values.podSecurityContext.enabled }}
 securityContext:
