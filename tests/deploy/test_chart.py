@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 
 from customer_classifier.settings import ServingSettings, Settings
 from tests.deploy.kserve_schemas import is_kserve, kserve_errors, sdk_errors
@@ -341,6 +342,12 @@ def test_serving_values_are_the_predictors_settings() -> None:
         for name in schema["properties"]["serving"]["properties"]
     }
     assert knobs == set(ServingSettings.model_fields) - CHART_SET_FIELDS
+    # The chart's defaults are the predictor's own: installing it changes no behaviour.
+    values = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))
+    defaults = ServingSettings()
+    for name, value in values["serving"].items():
+        field = re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
+        assert getattr(defaults, field) == value, name
 
 
 @pytest.mark.parametrize("scenario", ["prod", "predictor-canary", "shadow"])
