@@ -93,7 +93,7 @@ class KfpApi:
                 credentials=credentials,
             )
         api = cls(client, target, settings)
-        with api._answers("answer its health check"):
+        with api._answers("check its health"):
             client.healthzs.healthz_service_get_healthz(
                 _request_timeout=(settings.timeout_s, settings.timeout_s)
             )
@@ -130,7 +130,7 @@ class KfpApi:
                 f"Kubeflow Pipelines at {host} refused to {action} in namespace "
                 f"{namespace!r}: HTTP {exc.status}: {said}"
             ) from None
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
+        except urllib3.exceptions.HTTPError as exc:  # refused, reset, timed out: all wrapped
             reason = getattr(exc, "reason", None) or exc
             raise PipelinesApiUnreachableError(
                 f"cannot reach Kubeflow Pipelines at {host} to {action} ({reason}): set "

@@ -8,8 +8,9 @@ every request (method, path, query, body) for the tests to read.
 
 Like the real server it creates a first version named after the pipeline on upload,
 refuses a second pipeline or version of the same name (409), a cron without six fields
-(400), and, when started with a token, any API call without that bearer token (401);
-the health route stays open, as it is on a real deployment.
+(400), when started with a token, any API call without that bearer token (401), and a
+request naming a namespace the caller may not use (403); the health route stays open, as
+it is on a real deployment.
 """
 
 from __future__ import annotations
@@ -105,8 +106,10 @@ def _page(items: list[dict[str, Any]], query: dict[str, str], key: str) -> dict[
 class KfpApiServer:
     """The server and its state; :func:`running` starts one on a free loopback port."""
 
-    def __init__(self, token: str | None = None) -> None:
+    def __init__(self, token: str | None = None, forbidden: frozenset[str] = frozenset()) -> None:
         self.token = token
+        self.forbidden = forbidden
+        """Namespaces the caller is no contributor of: every request naming one gets 403."""
         self.state = KfpState()
         self._lock = threading.Lock()
         server = self
@@ -176,6 +179,11 @@ class KfpApiServer:
             return 200, {"multi_user": True, "pipeline_store": "database"}
         if self.token is not None and authorization != f"Bearer {self.token}":
             raise ApiError(401, "Unauthenticated: the request carries no valid bearer token")
+        named = query.get("namespace") or (
+            body.get("namespace") if isinstance(body, dict) else None
+        )
+        if named in self.forbidden:
+            raise ApiError(403, f"PermissionDenied: no access to namespace {named}")
         s = self.state
         if rest == "/pipelines" and method == "GET":
             items = [
@@ -363,9 +371,11 @@ def _decode(raw: bytes, content_type: str) -> Any:
 
 
 @contextmanager
-def running(token: str | None = None) -> Iterator[KfpApiServer]:
+def running(
+    token: str | None = None, forbidden: frozenset[str] = frozenset()
+) -> Iterator[KfpApiServer]:
     """A server on a free loopback port for the duration of the block."""
-    server = KfpApiServer(token=token)
+    server = KfpApiServer(token=token, forbidden=forbidden)
     thread = threading.Thread(
         target=server._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     )

@@ -251,3 +251,35 @@ def test_a_missing_token_exits_2_and_the_mounted_token_is_sent(
         calls = guarded.state.calls("POST", f"{API}/*")
         assert calls
         assert {c.authorization for c in calls} == {"Bearer sa-token-1"}
+
+
+def test_a_silent_host_times_out_and_exits_2(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as silent:  # accepts connections (the backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        host = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        _environment(monkeypatch, host, tmp_path)
+        monkeypatch.setenv("CC_KFP__TIMEOUT_S", "0.3")
+        with pytest.raises(SystemExit) as stopped:
+            submit.main(["--env", "test"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert f"cannot reach Kubeflow Pipelines at {host} to check its health" in err
+    assert "timed out" in err
+
+
+def test_a_namespace_without_access_exits_2_naming_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with running(forbidden=frozenset({"ml-prod"})) as guarded:
+        _environment(monkeypatch, guarded.url, tmp_path)
+        with pytest.raises(SystemExit) as stopped:
+            submit.main(["--env", "prod"])
+        assert guarded.state.runs == {}
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "403 Forbidden" in err
+    assert "namespace 'ml-prod'" in err
+    assert "CC_KFP__NAMESPACE" in err
