@@ -255,6 +255,10 @@ class KfpApi:
         with self._answers(f"disable the recurring run {run.spec.name!r}"):
             self._client.disable_recurring_run(run.recurring_run_id)
 
+    def enable_recurring_run(self, run: RecurringRun) -> None:
+        with self._answers(f"enable the recurring run {run.spec.name!r}"):
+            self._client.enable_recurring_run(run.recurring_run_id)
+
     def delete_recurring_run(self, run: RecurringRun) -> None:
         with self._answers(f"delete the recurring run {run.spec.name!r}"):
             self._client.delete_recurring_run(run.recurring_run_id)

@@ -20,7 +20,9 @@ import sys
 from collections.abc import Sequence
 
 from customer_classifier.entrypoint import exit_on_user_error
+from customer_classifier.errors import PipelinesApiError
 from customer_classifier.orchestration.schedules import (
+    RecurringRun,
     RecurringRunSpec,
     Schedule,
     Step,
@@ -97,14 +99,21 @@ def reconcile(
 
 def _apply(api: KfpApi, experiment_id: str, step: Step) -> None:
     """Disable what is replaced, create the new one, then delete the old ones: never two
-    enabled recurring runs of one name, and a failed create leaves the old one paused
-    rather than gone."""
+    enabled recurring runs of one name. A failed create enables the old ones again, so
+    the nightly run goes on as before (and is not taken for an operator's pause later)."""
+    disabled: list[RecurringRun] = []
     if step.action == "replace":
         for old in step.stale:
             if old.enabled:
                 api.disable_recurring_run(old)
+                disabled.append(old)
     if step.action in {"create", "replace"}:
-        api.create_recurring_run(experiment_id, step.wanted, enabled=step.enabled)
+        try:
+            api.create_recurring_run(experiment_id, step.wanted, enabled=step.enabled)
+        except PipelinesApiError:
+            for old in disabled:
+                api.enable_recurring_run(old)
+            raise
     for old in step.stale:
         api.delete_recurring_run(old)
 

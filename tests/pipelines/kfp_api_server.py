@@ -110,6 +110,9 @@ class KfpApiServer:
         self.token = token
         self.forbidden = forbidden
         """Namespaces the caller is no contributor of: every request naming one gets 403."""
+        self.failing: dict[tuple[str, str], tuple[int, str]] = {}
+        """(method, path) -> (status, message): the route answers that error, as a real
+        server does when its database or the scheduler is in trouble."""
         self.state = KfpState()
         self._lock = threading.Lock()
         server = self
@@ -172,6 +175,8 @@ class KfpApiServer:
     def route(
         self, method: str, path: str, query: dict[str, str], body: Any, authorization: str | None
     ) -> tuple[int, Any]:
+        if (method, path) in self.failing:
+            raise ApiError(*self.failing[(method, path)])
         if not path.startswith(API):
             raise ApiError(404, f"no route {path}")
         rest = path[len(API) :]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from customer_classifier.errors import ConfigurationError
+from customer_classifier.errors import ConfigurationError, PipelinesApiError
 from customer_classifier.settings import ExplicitSettings, KfpSettings, RunMetadata, Settings
 from pipelines import schedule, submit
 from pipelines.schedule import SCHEDULES, reconcile
@@ -283,3 +283,25 @@ def test_a_namespace_without_access_exits_2_naming_it(
     assert "403 Forbidden" in err
     assert "namespace 'ml-prod'" in err
     assert "CC_KFP__NAMESPACE" in err
+
+
+def test_a_failed_replacement_leaves_the_old_recurring_run_running(
+    server: KfpApiServer, tmp_path: Path
+) -> None:
+    settings = _settings(server.url, tmp_path)
+    reconcile(settings, "dev")
+    (old_id,) = server.state.recurring_runs
+    server.failing[("POST", f"{API}/recurringruns")] = (503, "the scheduler is unavailable")
+    later = tuple(dataclasses.replace(e, cron="0 0 5 * * *") for e in SCHEDULES if e.pipeline)
+    before = len(server.state.requests)
+    with pytest.raises(PipelinesApiError, match="HTTP 503: the scheduler is unavailable"):
+        reconcile(settings, "dev", later)
+    routes = [(r.method, r.path) for r in server.state.requests[before:] if r.method != "GET"]
+    assert routes == [
+        ("POST", f"{API}/recurringruns/{old_id}:disable"),
+        ("POST", f"{API}/recurringruns"),
+        ("POST", f"{API}/recurringruns/{old_id}:enable"),
+    ]
+    (kept,) = server.state.recurring_runs.values()
+    assert kept["status"] == "ENABLED"
+    assert kept["trigger"]["cron_schedule"]["cron"] == "0 0 2 * * *"

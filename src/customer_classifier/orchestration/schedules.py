@@ -3,8 +3,9 @@
 KFP v2 cannot change a recurring run in place: its API has create, get, list, delete,
 enable and disable, and no update. A recurring run whose pipeline version, cron or
 parameters differ from the wanted one is therefore replaced: the old one is disabled
-first (so two never fire side by side), the new one created, and the old one deleted
-(so the experiment keeps one recurring run per name; the runs it started stay). A
+first (so two never fire side by side; enabled again if the create fails), the new one
+created, and the old one deleted (so the experiment keeps one recurring run per name;
+the runs it started stay). A
 paused (disabled) recurring run is replaced by a paused one: an operator's pause
 outlives a redeploy. One that already matches is left alone, and further ones of the
 same name (from a failed earlier attempt or a hand-made copy) are deleted; the first
