@@ -20,6 +20,8 @@ help:
 	@echo "make bench-training the Keras candidate on 1M rows (CPU or GPU) -> benchmarks/results/training.json"
 	@echo "make serve          the KServe predictor on the current champion (V1/V2 on :8080, gRPC :8081)"
 	@echo "make bench-serving  load test of the predictor against a stock-style server -> benchmarks/results/serving.json"
+	@echo "make submit ENV=dev     compile, upload a pipeline version and start a run on Kubeflow Pipelines (PIPELINE=training|scoring)"
+	@echo "make schedule ENV=dev   create or update the nightly recurring runs (idempotent; DRY_RUN=1 only prints the plan)"
 
 setup: $(STAMP)
 
@@ -79,3 +81,16 @@ bench-serving: $(STAMP)
 
 bench-training: $(STAMP)
 	$(PY) benchmarks/bench_training.py
+
+.PHONY: submit schedule
+
+# Kubeflow Pipelines of ENV (dev, test, prod: namespace ml-ENV, experiment
+# customer-classifier-ENV). CC_KFP__HOST and CC_KFP__TOKEN (or the mounted ServiceAccount
+# token) say where and as whom; CC_IMAGES__* which images the compiled pipeline runs.
+PIPELINE ?= training
+
+submit: $(STAMP)
+	$(PY) -m pipelines.submit --env "$(ENV)" --pipeline "$(PIPELINE)"
+
+schedule: $(STAMP)
+	$(PY) -m pipelines.schedule --env "$(ENV)" $(if $(DRY_RUN),--dry-run)

@@ -39,3 +39,15 @@ class TrainingError(CustomerClassifierError):
 
 class CandidateSkippedError(TrainingError):
     """One candidate cannot train on this data; the others go on, and the reason is kept."""
+
+
+class PipelinesApiError(CustomerClassifierError):
+    """The Kubeflow Pipelines API refuses a request (submit, schedule) or answers an error."""
+
+
+class PipelinesApiUnreachableError(PipelinesApiError):
+    """Nothing answers at the KFP host, or it does not answer in time."""
+
+
+class PipelinesApiAuthError(PipelinesApiError):
+    """The KFP API answers 401 or 403: no token, a wrong one, or no access to the namespace."""

@@ -4,9 +4,9 @@ The core fields sit at the top (``CC_DATABASE_URL``, ``CC_STORE_URI``, ...); eve
 below is one nested model whose variables carry the group's name and a double
 underscore: ``CC_LABEL__HORIZON_DAYS``, ``CC_VERIFICATION__MIN_ROWS``, ``CC_S3__ENDPOINT``,
 ``CC_SERVING__CANARY_PERCENT``, ``CC_DL__MAX_EPOCHS``, ``CC_GPU__COUNT``,
-``CC_RUN__IMAGE``, ``CC_IMAGES__COMPONENTS``. Entry points call :func:`load_settings` once
-and pass the tree (or the group a module needs) down; nothing else reads the
-environment. The cluster ConfigMap's keys are :func:`environment_keys`, derived from
+``CC_RUN__IMAGE``, ``CC_IMAGES__COMPONENTS``, ``CC_KFP__HOST``. Entry points call
+:func:`load_settings` once and pass the tree (or the group a module needs) down; nothing
+else reads the environment. The cluster ConfigMap's keys are :func:`environment_keys`, derived from
 these fields, and :func:`unknown_keys` names a ``CC_*`` variable that none of them is.
 
 Every default below is what ``make run`` uses on a laptop: a SQLite file, a model store
@@ -407,6 +407,39 @@ class GateSettings(BaseModel):
     when the comparisons pass, with a warning; ``block``: it stays challenger."""
 
 
+class KfpSettings(BaseModel):
+    """Where ``make submit`` and ``make schedule`` reach Kubeflow Pipelines (``CC_KFP__*``).
+
+    Read by the machine that submits (a laptop, a CI job), never by a pipeline task. The
+    namespace and experiment follow ``ENV`` (``ml-dev`` and ``customer-classifier-dev``
+    for ``ENV=dev``) unless set. The token is ``CC_KFP__TOKEN`` when given, else the
+    ServiceAccount token that Kubeflow projects into a pod (``CC_KFP__TOKEN_PATH``, kfp's
+    ``KF_PIPELINES_SA_TOKEN_PATH``), re-read on every request as the kubelet rotates it.
+    """
+
+    model_config = GROUP_CONFIG
+
+    host: str = "http://ml-pipeline.kubeflow.svc.cluster.local:8888"
+    """URL of the KFP API server (kfp's ``KF_PIPELINES_ENDPOINT``): the in-cluster
+    service, or ``http://localhost:8888`` after ``kubectl port-forward -n kubeflow
+    svc/ml-pipeline 8888:8888``."""
+    namespace: str | None = None
+    """Kubeflow profile namespace of runs, pipelines and experiments; unset: ``ml-<ENV>``."""
+    experiment: str | None = None
+    """Experiment of runs and recurring runs; unset: ``customer-classifier-<ENV>``."""
+    token: SecretStr | None = None
+    """Bearer token for the KFP API, from a Secret or a CI variable; unset: the token file
+    (``CC_KFP__TOKEN_PATH``)."""
+    token_path: Path = Path("/var/run/secrets/kubeflow/pipelines/token")
+    """Projected ServiceAccount token (audience ``pipelines.kubeflow.org``), used when
+    present and no token is given; neither: requests carry no credentials."""
+    service_account: str | None = None
+    """ServiceAccount that runs and recurring runs execute as; unset: the namespace's
+    default for pipeline runs (``default-editor`` in a Kubeflow profile)."""
+    timeout_s: float = Field(default=30.0, gt=0.0, le=600.0)
+    """Longest wait for the API server to answer the health check made before any change."""
+
+
 class Settings(BaseSettings):
     """Everything configurable, validated once where the program starts."""
 
@@ -470,6 +503,7 @@ class Settings(BaseSettings):
     images: ImageSettings = ImageSettings()
     run: RunMetadata = RunMetadata()
     rollout: RolloutSettings = RolloutSettings()
+    kfp: KfpSettings = KfpSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -512,7 +546,8 @@ class Settings(BaseSettings):
 
 class _ConventionalNames(PydanticBaseSettingsSource):
     """The names other tools give some settings: the AWS and KServe storage variables of
-    the S3 group, and the Training Operator's ``TF_CONFIG``. Below ``CC_*`` in priority."""
+    the S3 group, the Training Operator's ``TF_CONFIG`` and the kfp client's endpoint and
+    token path. Below ``CC_*`` in priority."""
 
     NAMES: ClassVar[dict[str, tuple[str, str]]] = {
         "AWS_ENDPOINT_URL": ("s3", "endpoint"),
@@ -522,6 +557,8 @@ class _ConventionalNames(PydanticBaseSettingsSource):
         "AWS_SECRET_ACCESS_KEY": ("s3", "secret_key"),
         "AWS_SESSION_TOKEN": ("s3", "session_token"),
         "TF_CONFIG": ("dl", "tf_config"),
+        "KF_PIPELINES_ENDPOINT": ("kfp", "host"),
+        "KF_PIPELINES_SA_TOKEN_PATH": ("kfp", "token_path"),
     }
     """Later names win: ``AWS_REGION`` over ``AWS_DEFAULT_REGION``, as in the AWS tools."""
 
@@ -565,7 +602,13 @@ class _GivenEnvironment(EnvSettingsSource):
 
 
 SECRET_KEYS = frozenset(
-    {"CC_DATABASE_URL", "CC_S3__ACCESS_KEY", "CC_S3__SECRET_KEY", "CC_S3__SESSION_TOKEN"}
+    {
+        "CC_DATABASE_URL",
+        "CC_S3__ACCESS_KEY",
+        "CC_S3__SECRET_KEY",
+        "CC_S3__SESSION_TOKEN",
+        "CC_KFP__TOKEN",
+    }
 )
 """Settings that come from Secrets, never from the ConfigMap."""
 
