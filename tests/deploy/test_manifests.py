@@ -20,13 +20,19 @@ import yaml
 
 from customer_classifier.cli import main as cli
 from pipelines import configmap
-from pipelines.platform import CONFIG_KEYS, CONFIG_MAP, DATABASE_SECRET, STORE_SECRET
+from pipelines.platform import (
+    CONFIG_KEYS,
+    CONFIG_MAP,
+    DATABASE_SECRET,
+    PIPELINE_SERVICE_ACCOUNT,
+    STORE_SECRET,
+)
 from tests.deploy import policies
 from tests.deploy.rendering import CHART, ENVIRONMENTS, NAMESPACES, ROOT, by_kind
 from tests.deploy.renders import chart, everything, overlay, training
 
 BASE_CONFIG = ROOT / "manifests" / "base" / "config" / "customer-classifier-config.yaml"
-PIPELINE_SA = "customer-classifier-pipeline"
+PIPELINE_SA = PIPELINE_SERVICE_ACCOUNT
 PREDICTOR_SA = "customer-classifier-predictor"
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "ClusterServingRuntime"}
 
@@ -44,6 +50,18 @@ def test_the_committed_configmap_is_what_the_generator_writes() -> None:
         "regenerate it: python -m pipelines.configmap --write "
         "manifests/base/config/customer-classifier-config.yaml (or make config-reference)"
     )
+
+
+def test_the_generator_check_names_a_stale_file_and_its_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert configmap.main(["--check", str(BASE_CONFIG)]) == 0
+    stale = tmp_path / "config.yaml"
+    stale.write_text(configmap.render().replace("'365'", "'30'"))
+    assert configmap.main(["--check", str(stale)]) == 1
+    assert f"python -m pipelines.configmap --write {stale}" in capsys.readouterr().err
+    assert configmap.main(["--write", str(stale)]) == 0
+    assert stale.read_text() == configmap.render()
 
 
 def test_its_keys_are_the_settings_a_task_reads() -> None:
