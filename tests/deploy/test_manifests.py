@@ -119,6 +119,8 @@ def test_every_object_is_in_the_namespace_and_labelled(env: str) -> None:
         labels = metadata.get("labels", {})
         assert labels.get("app.kubernetes.io/name") == "customer-classifier", doc["kind"]
         assert labels.get("app.kubernetes.io/part-of") == "customer-classifier", doc["kind"]
+        assert labels.get("app.kubernetes.io/instance") == "customer-classifier", doc["kind"]
+        assert labels.get("environment") == env, doc["kind"]
         if doc["kind"] not in CLUSTER_SCOPED:
             assert metadata.get("namespace") == NAMESPACES[env], policies.name_of(doc)
 
