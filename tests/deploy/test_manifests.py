@@ -202,6 +202,21 @@ def test_the_chart_creates_nothing_the_overlay_already_owns(env: str) -> None:
     )
 
 
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_chart_serves_under_the_overlays_predictor_account(env: str) -> None:
+    rendered = chart(env)
+    if rendered is None:
+        pytest.skip(f"{CHART.name}/values-{env}.yaml does not exist yet")
+    services = by_kind(rendered, "InferenceService")
+    assert services, f"the chart renders no InferenceService with values-{env}.yaml"
+    for service in services:
+        account = service["spec"]["predictor"].get("serviceAccountName")
+        assert account == PREDICTOR_SA, (
+            f"{policies.name_of(service)} runs as {account!r}; set serviceAccount.name: "
+            f"{PREDICTOR_SA} in values-{env}.yaml (the overlay's account holds the store Secret)"
+        )
+
+
 # -- security, over every render ----------------------------------------------------------
 
 
