@@ -20,8 +20,8 @@ help:
 	@echo "make bench-training the Keras candidate on 1M rows (CPU or GPU) -> benchmarks/results/training.json"
 	@echo "make serve          the KServe predictor on the current champion (V1/V2 on :8080, gRPC :8081)"
 	@echo "make bench-serving  load test of the predictor against a stock-style server -> benchmarks/results/serving.json"
-	@echo "make render ENV=dev what deploy would apply: build/render/ENV/manifests.yaml (kustomize) and chart.yaml (helm)"
-	@echo "make deploy ENV=dev kubectl apply -k manifests/overlays/ENV, then helm upgrade --install into ml-ENV"
+	@echo "make render ENV=dev  what deploy would apply: build/render/ENV/manifests.yaml (kustomize) and chart.yaml (helm)"
+	@echo "make deploy ENV=dev  kubectl apply -k manifests/overlays/ENV, then helm upgrade --install into ml-ENV"
 
 setup: $(STAMP)
 
