@@ -22,6 +22,8 @@ help:
 	@echo "make bench-serving  load test of the predictor against a stock-style server -> benchmarks/results/serving.json"
 	@echo "make submit ENV=dev     compile, upload a pipeline version and start a run on Kubeflow Pipelines (PIPELINE=training|scoring)"
 	@echo "make schedule ENV=dev   create or update the nightly recurring runs (idempotent; DRY_RUN=1 only prints the plan)"
+	@echo "make render ENV=dev  what deploy would apply: build/render/ENV/manifests.yaml (kustomize) and chart.yaml (helm)"
+	@echo "make deploy ENV=dev  kubectl apply -k manifests/overlays/ENV, then helm upgrade --install into ml-ENV"
 
 setup: $(STAMP)
 
@@ -55,8 +57,10 @@ bench-scoring: $(STAMP)
 	$(PY) benchmarks/bench_scoring.py
 
 # The settings table of docs/configuration.md, from the fields' descriptions.
+# Also the kustomize base's ConfigMap, whose keys are the settings a pipeline task reads.
 config-reference: $(STAMP)
 	$(PY) -m customer_classifier config reference --write docs/configuration.md
+	$(PY) -m pipelines.configmap --write manifests/base/config/customer-classifier-config.yaml
 
 clean:
 	rm -rf var local_outputs compiled
@@ -89,8 +93,45 @@ bench-training: $(STAMP)
 # token) say where and as whom; CC_IMAGES__* which images the compiled pipeline runs.
 PIPELINE ?= training
 
-submit: $(STAMP)
+submit: check-env $(STAMP)
 	$(PY) -m pipelines.submit --env "$(ENV)" --pipeline "$(PIPELINE)"
 
-schedule: $(STAMP)
+schedule: check-env $(STAMP)
 	$(PY) -m pipelines.schedule --env "$(ENV)" $(if $(DRY_RUN),--dry-run)
+.PHONY: render deploy check-env
+
+# Environments of the overlays and of the chart's values files; namespace ml-ENV each.
+ENVIRONMENTS := dev test prod
+ENV ?=
+TOOLS := .tools/bin
+RELEASE := customer-classifier
+CHART := helm/customer-classifier
+RENDER := build/render/$(ENV)
+DEPLOY_TIMEOUT ?= 10m
+
+check-env:
+	@if [[ " $(ENVIRONMENTS) " != *" $(ENV) "* || -z "$(ENV)" ]]; then \
+		echo "error: ENV='$(ENV)' is not an environment; use ENV=dev, ENV=test or ENV=prod" >&2; \
+		exit 2; \
+	fi
+
+# What `make deploy` would apply, for review: the overlay and the chart with the
+# environment's values. Written through a temporary file so a failed render leaves none.
+render: check-env
+	@bash scripts/ensure-k8s-tools.sh >/dev/null
+	@set -e; tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
+	$(TOOLS)/kubectl kustomize manifests/overlays/$(ENV) > "$$tmp/manifests.yaml"; \
+	$(TOOLS)/helm template $(RELEASE) $(CHART) --namespace ml-$(ENV) \
+		--values $(CHART)/values-$(ENV).yaml > "$$tmp/chart.yaml"; \
+	mkdir -p $(RENDER); mv "$$tmp/manifests.yaml" "$$tmp/chart.yaml" $(RENDER)/; \
+	echo "$(RENDER)/manifests.yaml $(RENDER)/chart.yaml"
+
+# The namespace, ServiceAccounts, RBAC and ConfigMaps first (the chart installs into that
+# namespace and uses the predictor's ServiceAccount), then the chart. A failed upgrade
+# rolls back to the last good release (helm v4's --rollback-on-failure, which waits for
+# the objects to be ready); the overlay's objects stay, they are backward compatible.
+deploy: check-env
+	@bash scripts/ensure-k8s-tools.sh >/dev/null
+	$(TOOLS)/kubectl apply -k manifests/overlays/$(ENV)
+	$(TOOLS)/helm upgrade --install $(RELEASE) $(CHART) --namespace ml-$(ENV) \
+		--values $(CHART)/values-$(ENV).yaml --rollback-on-failure --timeout $(DEPLOY_TIMEOUT)

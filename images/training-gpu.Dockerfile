@@ -1,5 +1,5 @@
 # The image the Keras candidate trains in on a GPU node: the training pipeline's
-# "Train Keras candidate (GPU)" task and the TFJob of manifests/training/tfjob.yaml.
+# "Train Keras candidate (GPU)" task and the TFJob of manifests/components/training-gpu/tfjob.yaml.
 #
 # TensorFlow with CUDA and cuDNN comes from the base image. On top go the package and the
 # locked versions of its dependencies, all but tensorflow-cpu, which the base image's GPU

@@ -33,6 +33,9 @@ CONFIG_KEYS = tuple(
 )
 """Every setting a task reads, derived from the settings tree: each can be set in the
 ConfigMap; ``customer-classifier config check`` reports a key that is none of them."""
+PIPELINE_SERVICE_ACCOUNT = "customer-classifier-pipeline"
+"""The ServiceAccount a run's pods use (manifests/base/serviceaccounts.yaml), named by the
+run itself: ``service_account=`` of kfp.Client's run and recurring-run calls."""
 
 
 def on_cluster(

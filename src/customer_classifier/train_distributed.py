@@ -19,7 +19,7 @@ writing the bundle that ``customer-classifier register --bundle`` registers:
         --features /data/features --candidate /data/candidates/keras_mlp \\
         --bundle /data/bundle --report /data/training.html
 
-See docs/gpu-training.md and manifests/training/tfjob.yaml.
+See docs/gpu-training.md and manifests/components/training-gpu/tfjob.yaml.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from customer_classifier.train_distributed import parser
 from pipelines.platform import GpuScheduling
 
 ROOT = Path(__file__).resolve().parents[2]
-TRAINING = ROOT / "manifests" / "training"
+TRAINING = ROOT / "manifests" / "components" / "training-gpu"
 
 
 @pytest.fixture(scope="module")
