@@ -15,6 +15,8 @@ from kfp import dsl, kubernetes
 from customer_classifier.settings import GpuScheduling, environment_keys
 
 CONFIG_MAP = "customer-classifier-config"
+RUN_AS_USER = 10001
+"""The unprivileged user of every image (images/*.Dockerfile)."""
 DATABASE_SECRET = "customer-classifier-database"
 STORE_SECRET = "customer-classifier-store"
 """S3/MinIO credentials of the model store, under the names KServe's storage initializer
@@ -54,6 +56,11 @@ def on_cluster(
             task, STORE_SECRET, {key: key for key in STORE_SECRET_KEYS}, optional=True
         )
     task.set_cpu_request(cpu).set_memory_request(memory).set_memory_limit(memory)
+    # The overlays' namespaces enforce the restricted Pod Security Standard: the images'
+    # unprivileged user, numerically, so admission can tell it is not root.
+    kubernetes.set_security_context(
+        task, run_as_user=RUN_AS_USER, run_as_group=RUN_AS_USER, run_as_non_root=True
+    )
     return task
 
 

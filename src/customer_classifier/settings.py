@@ -433,8 +433,9 @@ class KfpSettings(BaseModel):
     token_path: Path = Path("/var/run/secrets/kubeflow/pipelines/token")
     """Projected ServiceAccount token (audience ``pipelines.kubeflow.org``), used when
     present and no token is given; neither: requests carry no credentials."""
-    service_account: str | None = None
-    """ServiceAccount that runs and recurring runs execute as; unset: the namespace's
+    service_account: str | None = "customer-classifier-pipeline"
+    """ServiceAccount that runs and recurring runs execute as: by default the one the
+    kustomize overlays create with the pipeline Role; empty or unset: the namespace's
     default for pipeline runs (``default-editor`` in a Kubeflow profile)."""
     timeout_s: float = Field(default=30.0, gt=0.0, le=600.0)
     """Longest wait for the API server to answer the health check made before any change."""

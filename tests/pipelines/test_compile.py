@@ -9,7 +9,9 @@ import pytest
 import yaml
 from kfp import components
 
+from customer_classifier.settings import KfpSettings
 from pipelines.compile import compile_all
+from pipelines.platform import PIPELINE_SERVICE_ACCOUNT, RUN_AS_USER
 
 TRAINING_TASKS = {"verify-data", "ingest-data", "build-features", "condition-branches-1"}
 """Training and registration sit in the branches of ``train_dl`` (tests/pipelines/test_gpu_*)."""
@@ -98,6 +100,22 @@ def test_every_task_runs_the_component_image_with_config_and_secret(
                 "AWS_SECRET_ACCESS_KEY",
             }
             assert k8s[name]["configMapAsEnv"][0]["configMapName"] == "customer-classifier-config"
+
+
+def test_every_task_runs_as_the_images_unprivileged_user(
+    compiled: dict[str, dict[str, Any]],
+) -> None:
+    """The overlays' namespaces enforce the restricted Pod Security Standard."""
+    for doc in compiled.values():
+        k8s = doc["platform"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+        for name, executor in k8s.items():
+            context = executor["securityContext"]
+            assert context["runAsNonRoot"] is True, name
+            assert int(context["runAsUser"]) == RUN_AS_USER != 0, name
+
+
+def test_runs_execute_as_the_overlays_pipeline_service_account() -> None:
+    assert KfpSettings().service_account == PIPELINE_SERVICE_ACCOUNT
 
 
 def test_component_image_follows_the_environment(
