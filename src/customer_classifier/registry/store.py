@@ -117,6 +117,11 @@ class ModelStore(Protocol):
         ...
 
 
+TRAFFIC_SPLIT_STATE = "traffic_split.json"
+"""The canary's share in predictor mode: written by the rollout controller, read by every
+predictor replica on its reload check (``{"challenger": VERSION, "canary_percent": P}``)."""
+
+
 def valid_alias_name(alias: str) -> bool:
     return bool(_ALIAS_NAME.match(alias)) and alias != "history"
 

@@ -15,11 +15,11 @@ import json
 from typing import Any
 
 from customer_classifier.errors import ConfigurationError
-from customer_classifier.registry.store import ModelStore
+from customer_classifier.registry.store import TRAFFIC_SPLIT_STATE, ModelStore
 from customer_classifier.rollout.analysis import RolloutState
 from customer_classifier.rollout.state import state_from_json, state_to_json
 
-SPLIT_STATE = "traffic_split.json"
+SPLIT_STATE = TRAFFIC_SPLIT_STATE
 ROLLOUT_STATE = "rollout.json"
 
 

@@ -139,6 +139,26 @@ class ServingMetrics:
             VERSION_LABELS,
             registry=registry,
         )
+        self.model_seconds = Histogram(
+            "cc_serving_model_seconds",
+            "Time one model version took to score its rows of a micro-batch.",
+            VERSION_LABELS,
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.model_failed_rows = Counter(
+            "cc_serving_model_failed_rows",
+            "Rows a model version failed to score; a canary challenger's are answered by "
+            "the champion instead, so no request fails for them.",
+            VERSION_LABELS,
+            registry=registry,
+        )
+        self.canary_percent = Gauge(
+            "cc_serving_canary_percent",
+            "Share of customers the canary challenger answers for now (0 to 100).",
+            ["model_name", "version"],
+            registry=registry,
+        )
         self.reloads = Counter(
             "cc_serving_reloads",
             "Model (re)loads by outcome (loaded, failed).",

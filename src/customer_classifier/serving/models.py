@@ -122,3 +122,7 @@ class ModelSource:
             f"no version behind {reference!r} in the model store {self.uri} yet; register "
             f"a model (make run) or point the alias at a version"
         )
+
+    def read_state(self, name: str) -> bytes | None:
+        """A store state file (the rollout's traffic split); None for a version folder."""
+        return None if self._store is None else self._store.read_state(name)

@@ -11,10 +11,12 @@ reason is what the readiness probe's logs show.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
 
+from customer_classifier.registry.store import TRAFFIC_SPLIT_STATE
 from customer_classifier.serving.metrics import ServingMetrics
 from customer_classifier.serving.models import ModelSource, ServedModel
 from customer_classifier.serving.scoring import CHALLENGER_ROLE, CHAMPION_ROLE, ActiveModels
@@ -127,13 +129,29 @@ class Reloader:
                 f"champion {champion.version} expects other features than the running "
                 f"{current.champion.version}; roll it out as a new deployment (restart)"
             )
+        percent = self._split_percent(challenger)
+        if (
+            current is not None
+            and current.champion is champion
+            and current.challenger is challenger
+            and current.canary_percent == percent
+        ):
+            return False
+        self.active = ActiveModels(champion, challenger, percent)  # one assignment: atomic swap
+        if challenger is not None:
+            shown = settings.canary_percent if percent is None else percent
+            self.metrics.canary_percent.labels(self.name, challenger.version).set(
+                shown if settings.challenger_mode == "canary" else 0
+            )
         if (
             current is not None
             and current.champion is champion
             and current.challenger is challenger
         ):
-            return False
-        self.active = ActiveModels(champion, challenger)  # one assignment: atomic swap
+            log.info(
+                "canary share of %s now %s %%", challenger.version if challenger else None, percent
+            )
+            return True
         self.metrics.serving(
             CHAMPION_ROLE, champion.version, current.champion.version if current else None
         )
@@ -150,6 +168,18 @@ class Reloader:
             f", challenger {challenger.scorer_kind}" if challenger else "",
         )
         return True
+
+    def _split_percent(self, challenger: ServedModel | None) -> float | None:
+        """The canary's share from the store's traffic split (written by the rollout
+        controller), for this challenger only: a split naming another version gives 0, so
+        a stale split never routes customers to a model it was not meant for."""
+        raw = self.source.read_state(TRAFFIC_SPLIT_STATE)
+        if raw is None or challenger is None:
+            return None
+        split = json.loads(raw)
+        if split.get("challenger") != challenger.version:
+            return 0.0
+        return float(max(0.0, min(100.0, float(split.get("canary_percent", 0)))))
 
     def _keep_or_load(
         self, running: ServedModel | None, reference: str, version: str, role: str

@@ -41,6 +41,9 @@ class ActiveModels:
 
     champion: ServedModel
     challenger: ServedModel | None = None
+    canary_percent: float | None = None
+    """The canary's share from the registry's traffic split, for this challenger; None:
+    the configured ``CC_SERVING__CANARY_PERCENT``."""
 
 
 def fast_sklearn() -> None:
@@ -71,7 +74,7 @@ class BatchScorer:
     ) -> None:
         self.name = name
         self.metrics = metrics
-        self.canary = mode == "canary" and canary_percent > 0
+        self.canary = mode == "canary"
         self.shadow = mode == "shadow"
         self.canary_percent = canary_percent
         self._shadow = ThreadPoolExecutor(
@@ -89,8 +92,11 @@ class BatchScorer:
         columns = _columns(batch, champion.schema.names)
         rows = sum(r.rows for r in batch)
         versions: np.ndarray | None = None
-        if self.canary and challenger is not None:
-            scores, labels, versions = self._canary(champion, challenger, batch, columns, rows)
+        percent = self.canary_percent if active.canary_percent is None else active.canary_percent
+        if self.canary and challenger is not None and percent > 0:
+            scores, labels, versions = self._canary(
+                champion, challenger, batch, columns, rows, percent
+            )
         else:
             scores, labels = champion.score(columns)
             self.metrics.observe_scores(CHAMPION_ROLE, champion.version, scores, labels)
@@ -122,22 +128,50 @@ class BatchScorer:
         batch: Sequence[Records],
         columns: dict[str, np.ndarray],
         rows: int,
+        percent: float,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ids: list[int | None] = []
         for records in batch:
             ids.extend(records.customer_ids or [None] * records.rows)
-        chosen = challenger_rows(ids, self.canary_percent)
+        chosen = challenger_rows(ids, percent)
         scores = np.empty(rows, dtype=np.float64)
         labels = np.empty(rows, dtype=object)
         versions = np.full(rows, champion.version, dtype=object)
-        for model, mask in ((champion, ~chosen), (challenger, chosen)):
-            if mask.any():
-                part = {n: c[mask] for n, c in columns.items()}
-                part_scores, part_labels = model.score(part)
-                scores[mask], labels[mask] = part_scores, part_labels
-                versions[mask] = model.version
-                self.metrics.observe_scores(model.role, model.version, part_scores, part_labels)
+        if chosen.any():
+            try:
+                self._score_part(challenger, columns, chosen, scores, labels, versions)
+            except Exception:
+                # A failing canary must not fail requests: the champion answers for its
+                # rows, and the failure is counted for the rollout's error check.
+                log.exception("canary challenger %s failed on a batch", challenger.version)
+                failed = int(np.count_nonzero(chosen))
+                self.metrics.model_failed_rows.labels(
+                    self.name, challenger.role, challenger.version
+                ).inc(failed)
+                chosen = np.zeros(rows, dtype=bool)
+        self._score_part(champion, columns, ~chosen, scores, labels, versions)
         return scores, labels, versions
+
+    def _score_part(
+        self,
+        model: ServedModel,
+        columns: dict[str, np.ndarray],
+        mask: np.ndarray,
+        scores: np.ndarray,
+        labels: np.ndarray,
+        versions: np.ndarray,
+    ) -> None:
+        if not mask.any():
+            return
+        started = time.perf_counter()
+        part = {n: c[mask] for n, c in columns.items()}
+        part_scores, part_labels = model.score(part)
+        self.metrics.model_seconds.labels(self.name, model.role, model.version).observe(
+            time.perf_counter() - started
+        )
+        scores[mask], labels[mask] = part_scores, part_labels
+        versions[mask] = model.version
+        self.metrics.observe_scores(model.role, model.version, part_scores, part_labels)
 
     def _shadow_score(
         self,
