@@ -39,3 +39,7 @@ class TrainingError(CustomerClassifierError):
 
 class CandidateSkippedError(TrainingError):
     """One candidate cannot train on this data; the others go on, and the reason is kept."""
+
+
+class ExplanationError(CustomerClassifierError):
+    """A model version has no per-customer contributions (its type, or its metadata)."""

@@ -1,6 +1,7 @@
 """The HTTP edge around KServe's routes: limits, content types, access log, 400 handlers.
 
-One pure ASGI middleware, active on the inference routes only (``:predict``, ``/infer``):
+One pure ASGI middleware, active on the inference routes only (``:predict``,
+``:explain``, ``/infer``):
 
 * refuses bodies above ``max_body_bytes`` with 413 before reading them (by
   ``Content-Length``; chunked bodies are counted as they arrive);
@@ -64,7 +65,7 @@ BINARY_HEADER = b"inference-header-content-length"
 
 def is_inference(scope: Scope) -> bool:
     path: str = scope["path"]
-    return scope["method"] == "POST" and (path.endswith(":predict") or path.endswith("/infer"))
+    return scope["method"] == "POST" and path.endswith((":predict", ":explain", "/infer"))
 
 
 def _content_type_problem(value: bytes | None) -> str | None:
@@ -206,7 +207,7 @@ def _typed(scope: Scope, headers: dict[bytes, bytes]) -> Scope:
     without that header.
     """
     content_type = headers.get(b"content-type")
-    if not scope["path"].endswith(":predict"):
+    if not scope["path"].endswith((":predict", ":explain")):
         if content_type is None and BINARY_HEADER not in headers:
             return _with_type(scope, b"application/json")
         return scope
