@@ -194,6 +194,9 @@ class CustomerClassifier(Model):  # type: ignore[misc]
             self.arrivals.pending -= 1
         if job.request is not None:
             raise RequestError(['explain: send a V1 body ({"instances": [...]}) to :explain'])
+        if context is not None:
+            context.rows = job.records.rows
+            context.model_version = champion.version
         loop = asyncio.get_running_loop()
         try:
             job.explained = await loop.run_in_executor(
@@ -206,9 +209,6 @@ class CustomerClassifier(Model):  # type: ignore[misc]
             self.metrics.errors.labels(self.name, job.protocol, "inference_error").inc()
             raise
         job.result = job.explained.scored
-        if context is not None:
-            context.rows = job.records.rows
-            context.model_version = champion.version
         return job
 
     async def postprocess(
