@@ -53,7 +53,13 @@ LINEAR, REPLACEMENT = "linear", "replacement"
 METADATA_KEY = "explanation"
 REASONS = 3
 EPSILON = 1e-12
-_TREE_MODULES = ("sklearn.ensemble", "sklearn.tree")
+_TREE_MODULES = (
+    "sklearn.tree.",
+    "sklearn.ensemble._forest",
+    "sklearn.ensemble._gb",
+    "sklearn.ensemble._hist_gradient_boosting.",
+)
+"""Where scikit-learn keeps its tree models (not the voting or stacking ensembles)."""
 
 
 @dataclass(frozen=True)
@@ -111,9 +117,10 @@ def _is_linear(model: Any) -> bool:
 
 def _is_tree(model: Any) -> bool:
     final = model.steps[-1][1] if isinstance(model, Pipeline) else model
-    return isinstance(final, BaseEstimator) and (
-        isinstance(final, HistGradientBoostingClassifier)
-        or type(final).__module__.startswith(_TREE_MODULES)
+    return isinstance(final, HistGradientBoostingClassifier) or (
+        isinstance(final, BaseEstimator)
+        and hasattr(final, "predict_proba")
+        and type(final).__module__.startswith(_TREE_MODULES)
     )
 
 
@@ -270,10 +277,19 @@ def explainer_for(
     recorded = metadata.get(METADATA_KEY) or {}
     method = recorded.get("method")
     kind = model_type(model)
-    if method == LINEAR and _is_linear(model):
-        return LinearExplainer(model, recorded["background"], features)
-    if method == REPLACEMENT and _is_tree(model):
-        return ReplacementExplainer(model, recorded["reference"], features)
+    inputs = recorded.get("background" if method == LINEAR else "reference")
+    try:
+        if method == LINEAR and _is_linear(model) and isinstance(inputs, list):
+            return LinearExplainer(model, inputs, features)
+        if method == REPLACEMENT and _is_tree(model) and isinstance(inputs, dict):
+            return ReplacementExplainer(model, inputs, features)
+    except (AttributeError, TypeError, ValueError) as exc:
+        # A fitted model of another make than training builds: no contributions, but it
+        # must still be served and scored.
+        raise ExplanationError(
+            f"the explanation of the {kind} model could not be set up ({exc}); retrain it "
+            "with this version of training"
+        ) from exc
     if _is_linear(model) or _is_tree(model):
         raise ExplanationError(
             f"the {kind} model records no explanation inputs in its metadata "

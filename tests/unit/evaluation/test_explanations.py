@@ -187,3 +187,9 @@ def test_a_model_without_contributions_is_named_in_the_error(data: dict[str, Any
 def test_a_linear_model_without_recorded_inputs_asks_for_a_retrain(linear: Pipeline) -> None:
     with pytest.raises(ExplanationError, match="LogisticRegression model records no"):
         explainer_for(linear, {})
+
+
+def test_inputs_recorded_for_another_model_are_refused(linear: Pipeline) -> None:
+    recorded = {"explanation": {"method": LINEAR, "background": [0.0, 1.0]}}
+    with pytest.raises(ExplanationError, match="the metadata is not this model's"):
+        explainer_for(linear, recorded)
