@@ -84,4 +84,3 @@ def test_reasons_switch_the_tables_columns_on_and_off(
     assert columns(url) == [*PREDICTION_KINDS, *REASON_COLUMNS]
     jobs.score_customers(settings(False))
     assert columns(url) == list(PREDICTION_KINDS)
-
