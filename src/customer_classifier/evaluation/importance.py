@@ -147,6 +147,12 @@ def _ranked(recorded: Mapping[str, Any] | None) -> dict[str, tuple[float, int]]:
     }
 
 
+def recorded_means(recorded: Mapping[str, Any] | None) -> dict[str, float]:
+    """feature -> mean drop of an importance record in a bundle's metadata, most important
+    first (empty for a version that recorded none)."""
+    return {feature: mean for feature, (mean, _) in _ranked(recorded).items()}
+
+
 def importance_change(
     challenger: Mapping[str, Any] | None, champion: Mapping[str, Any] | None
 ) -> list[ImportanceChange]:
