@@ -41,7 +41,7 @@ def register_model(
         expected_policy={"precision_target": precision_target, "min_recall": min_recall},
     )
     pathlib.Path(decision.path).write_text(result.markdown, encoding="utf-8")
-    pathlib.Path(decision_json.path).write_text(result.decision.to_json(), encoding="utf-8")
+    pathlib.Path(decision_json.path).write_text(result.to_json(), encoding="utf-8")
     decision_json.metadata.update({"version": result.version, "promoted": result.promoted})
     registered = namedtuple("Registered", ["version", "promoted"])
     return registered(result.version, result.promoted)

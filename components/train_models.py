@@ -42,6 +42,8 @@ def train_models(
         metrics.log_metric(name, value)
     for name, precision in result.candidates.items():
         metrics.log_metric(f"candidate_{name}_test_precision", precision)
+    for rank, (feature, drop) in enumerate(result.top_features.items(), start=1):
+        metrics.log_metric(f"importance_{rank}_{feature}", drop)
     classification.log_roc_curve(result.roc.fpr, result.roc.tpr, result.roc.thresholds)
     classification.log_confusion_matrix([BAD, GOOD], result.confusion)  # class 0, 1
     model.metadata.update({"candidate": result.chosen, "threshold": result.threshold})

@@ -51,3 +51,7 @@ class PipelinesApiUnreachableError(PipelinesApiError):
 
 class PipelinesApiAuthError(PipelinesApiError):
     """The KFP API answers 401 or 403: no token, a wrong one, or no access to the namespace."""
+
+
+class ExplanationError(CustomerClassifierError):
+    """A model version has no per-customer contributions (its type, or its metadata)."""

@@ -441,6 +441,25 @@ class KfpSettings(BaseModel):
     """Longest wait for the API server to answer the health check made before any change."""
 
 
+class ExplanationSettings(BaseModel):
+    """Explanations of a model (documented in the README): permutation importance at
+    training, and the top reasons nightly scoring may add to the predictions table."""
+
+    model_config = GROUP_CONFIG
+
+    n_repeats: int = Field(default=3, ge=1, le=50)
+    """Shuffles per feature column in the permutation importance on the test window;
+    more repeats steady the figures and cost one prediction of the sample each."""
+    max_rows: int = Field(default=5_000, ge=100)
+    """Test-window rows the permutation importance uses: a seeded sample above this."""
+    top_features: int = Field(default=5, ge=1, le=50)
+    """Most important features listed in training's summary and its KFP metrics."""
+    reasons: bool = False
+    """Nightly scoring adds ``reason_1``..``reason_3`` to the predictions table: the
+    features pushing hardest towards each customer's label (logistic-regression and tree
+    champions only). ``false`` keeps the table's columns as they were."""
+
+
 class Settings(BaseSettings):
     """Everything configurable, validated once where the program starts."""
 
@@ -465,6 +484,7 @@ class Settings(BaseSettings):
     label: LabelRule = LabelRule()
     verification: VerificationThresholds = VerificationThresholds()
     gate: GateSettings = GateSettings()
+    explain: ExplanationSettings = ExplanationSettings()
     precision_target: float = Field(default=0.80, gt=0, le=1)
     """Precision the decision threshold aims for on the validation window; the gate's
     target check compares the test window's figure with it."""

@@ -363,7 +363,9 @@ def publish_predictions(engine: sa.Engine, write: PredictionsWrite) -> PublishRe
     privileges to keep; views over the table keep working). Elsewhere an existing table
     is emptied and refilled from staging instead (TRUNCATE on PostgreSQL): the table stays
     the same object, so its grants, indexes, comments and the views over it survive the
-    nightly swap.
+    nightly swap. A table whose columns differ from the staged ones (the reason columns
+    switched on or off) is replaced by the staging table instead: its layout changed, and
+    with it whatever was granted on the old one.
     """
     marker = "?" if engine.dialect.paramstyle == "qmark" else "%s"
     if engine.dialect.name == "sqlite":
@@ -377,7 +379,8 @@ def publish_predictions(engine: sa.Engine, write: PredictionsWrite) -> PublishRe
         ]
         return _run_sqlite(engine, [*swap, *_history_statements(engine.dialect, write, marker)])
     with engine.begin() as conn:
-        if sa.inspect(conn).has_table(write.table):
+        inspector = sa.inspect(conn)
+        if inspector.has_table(write.table) and _same_columns(inspector, write):
             columns = ", ".join(write.columns)
             empty = "TRUNCATE TABLE" if engine.dialect.name == "postgresql" else "DELETE FROM"
             conn.exec_driver_sql(f"{empty} {write.table}")
@@ -386,6 +389,7 @@ def publish_predictions(engine: sa.Engine, write: PredictionsWrite) -> PublishRe
             )
             conn.exec_driver_sql(f"DROP TABLE {write.staging}")
         else:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {write.table}")
             conn.exec_driver_sql(f"ALTER TABLE {write.staging} RENAME TO {write.table}")
         counts = [
             conn.exec_driver_sql(sql, params).rowcount
@@ -394,6 +398,11 @@ def publish_predictions(engine: sa.Engine, write: PredictionsWrite) -> PublishRe
             for sql, params in _history_statements(engine.dialect, write, marker)
         ]
     return PublishResult(history_rows=counts[-1], history_deleted=counts[-3] + counts[-2])
+
+
+def _same_columns(inspector: sa.Inspector, write: PredictionsWrite) -> bool:
+    found = {c["name"] for c in inspector.get_columns(write.table)}
+    return found == set(write.columns)
 
 
 def _run_sqlite(engine: sa.Engine, statements: list[tuple[str, tuple[Any, ...]]]) -> PublishResult:

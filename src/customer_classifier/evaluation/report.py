@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from customer_classifier.data.contract import BAD, CLASS_LABELS, GOOD
+from customer_classifier.evaluation.importance import ImportanceResult
 from customer_classifier.evaluation.outcome import TrainingOutcome
 from customer_classifier.evaluation.target import target_verdict
 from customer_classifier.reporting import Report
@@ -23,6 +24,7 @@ def write_training_report(
     precision_target: float,
     min_recall: float,
     context: dict[str, str],
+    importance: ImportanceResult | None = None,
 ) -> Path:
     report = Report("Customer classifier: training and evaluation")
     report.paragraph(
@@ -101,4 +103,27 @@ def write_training_report(
     ax.set(xlabel="score", ylabel="customers", title="Score distribution (test)")
     ax.legend()
     report.figure(fig, "score distribution")
+    if importance is not None:
+        _importance_section(report, outcome.chosen.name, importance)
     return report.write(path)
+
+
+def _importance_section(report: Report, name: str, importance: ImportanceResult) -> None:
+    report.heading(f"Feature importance of {name} (test window)")
+    report.paragraph(
+        f"Drop of {importance.metric.replace('_', ' ')} when one raw feature column is "
+        f"shuffled: {importance.n_repeats} repeat(s) on {importance.rows} customers "
+        f"(seed {importance.seed}). A feature near zero adds nothing the others do not carry."
+    )
+    shown = importance.features[::-1]
+    fig, ax = plt.subplots(figsize=(7, max(3.0, 0.24 * len(shown) + 1)))
+    ax.barh(
+        [f.feature for f in shown],
+        [f.mean for f in shown],
+        xerr=[f.std for f in shown],
+        color="tab:blue",
+    )
+    ax.axvline(0, color="grey", linewidth=1)
+    ax.set(xlabel=f"drop of {importance.metric}", title="Permutation importance (test)")
+    fig.tight_layout()
+    report.figure(fig, "permutation importance")

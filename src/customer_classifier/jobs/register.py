@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import pandas as pd
 
 from customer_classifier.data.evidence import VerificationEvidence
 from customer_classifier.errors import AliasConflictError, CustomerClassifierError, RegistryError
+from customer_classifier.evaluation.importance import ImportanceChange, importance_change
 from customer_classifier.evaluation.threshold import precision_at_recall
 from customer_classifier.features.build import FEATURE_NAMES, FEATURE_SCHEMA
 from customer_classifier.registry import CHALLENGER, CHAMPION, ModelBundle, load_bundle, open_store
@@ -48,6 +49,11 @@ class RegisterResult:
 
     version: str
     decision: GateDecision
+    importance_change: list[ImportanceChange] = field(default_factory=list)
+    """Each feature's permutation importance against the champion's, largest change
+    first; empty without a champion or when either version recorded none."""
+    importance_champion: str | None = None
+    """The champion the importances were compared with."""
 
     @property
     def promoted(self) -> bool:
@@ -60,7 +66,45 @@ class RegisterResult:
 
     @property
     def markdown(self) -> str:
-        return self.decision.to_markdown()
+        return self.decision.to_markdown() + self._importance_markdown()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The decision for machines, with the importance comparison beside it."""
+        return {
+            **self.decision.to_dict(),
+            "importance_change": {
+                "champion": self.importance_champion,
+                "features": [asdict(c) for c in self.importance_change],
+            },
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, default=str)
+
+    def _importance_markdown(self, rows: int = 10) -> str:
+        if not self.importance_change:
+            return ""
+
+        def shown(value: float | int | None, spec: str) -> str:
+            return "-" if value is None else format(value, spec)
+
+        lines = [
+            "",
+            f"## Feature importance against champion {self.importance_champion}",
+            "",
+            "Drop of average precision when the feature is shuffled, test window of each "
+            "version; informational, no check reads it.",
+            "",
+            "| feature | challenger | champion | change | rank (challenger / champion) |",
+            "|---|---|---|---|---|",
+        ]
+        for c in self.importance_change[:rows]:
+            lines.append(
+                f"| {c.feature} | {shown(c.challenger, '.4f')} | {shown(c.champion, '.4f')} "
+                f"| {shown(c.change, '+.4f')} | {shown(c.challenger_rank, 'd')} / "
+                f"{shown(c.champion_rank, 'd')} |"
+            )
+        return "\n".join(lines) + "\n"
 
     def summary(self) -> dict[str, Any]:
         """The short JSON the CLI prints."""
@@ -70,6 +114,9 @@ class RegisterResult:
             "champion": self.champion,
             "reasons": self.decision.reasons,
             "warnings": self.decision.warnings,
+            "importance_change": {
+                c.feature: c.change for c in self.importance_change[:5] if c.change is not None
+            },
         }
 
 
@@ -279,4 +326,12 @@ def register_model(
             )
         except AliasConflictError:
             decision = decision.with_conflict(store.get_alias(CHAMPION))
-    return RegisterResult(version, decision)
+    changes: list[ImportanceChange] = []
+    if champion is not None:
+        try:
+            theirs = store.get(champion).metadata.get("importance")
+        except CustomerClassifierError:
+            theirs = None
+        if theirs and metadata.get("importance"):
+            changes = importance_change(metadata["importance"], theirs)
+    return RegisterResult(version, decision, changes, champion if changes else None)

@@ -48,6 +48,7 @@ def score_customers(
         max_invalid_fraction=settings.max_invalid_fraction,
         history_retention_days=settings.history_retention_days,
         run_id=run_id or settings.run.pipeline_run_id,
+        reasons=settings.explain.reasons,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,12 @@ import pandas as pd
 
 from customer_classifier import __version__
 from customer_classifier.errors import TrainingError
+from customer_classifier.evaluation.contributions import METADATA_KEY as EXPLANATION_KEY
+from customer_classifier.evaluation.contributions import explanation_metadata
+from customer_classifier.evaluation.importance import permutation_importances
 from customer_classifier.evaluation.metrics import roc_points
 from customer_classifier.evaluation.report import write_training_report
-from customer_classifier.features.build import observed_vocabularies
+from customer_classifier.features.build import FEATURE_NAMES, observed_vocabularies
 from customer_classifier.models.keras_tabular import KerasTabularModel
 from customer_classifier.registry import ModelBundle, save_bundle
 from customer_classifier.registry.bundle import FEATURE_SCHEMA_KEY, feature_schema_json
@@ -61,6 +64,9 @@ class TrainResult:
     baseline_precision_at_min_recall: float
     confusion: list[list[int]]
     roc: RocCurve
+    top_features: dict[str, float] = field(default_factory=dict)
+    """The chosen model's most important features (``CC_EXPLAIN__TOP_FEATURES``), most
+    important first: the drop of average precision when each is shuffled, test window."""
 
     def summary(self) -> dict[str, Any]:
         """The JSON the CLI prints: everything but the curve and the matrix."""
@@ -186,6 +192,14 @@ def train_models(
         min_positives=settings.min_positives,
     )
     chosen = outcome.chosen
+    importance = permutation_importances(
+        chosen.model,
+        frames["test"][list(FEATURE_NAMES)],
+        outcome.test_labels,
+        n_repeats=settings.explain.n_repeats,
+        seed=settings.seed,
+        max_rows=settings.explain.max_rows,
+    )
     candidates: dict[str, dict[str, Any]] = {
         r.name: {
             "threshold": r.threshold.threshold,
@@ -209,6 +223,10 @@ def train_models(
         "candidates": candidates,
         "skipped_candidates": outcome.skipped,
         "dropped_columns": outcome.dropped_columns,
+        # Permutation importance on the test window; the register step compares it with
+        # the champion's. The explanation inputs serve nightly reasons and ":explain".
+        "importance": importance.to_metadata(),
+        EXPLANATION_KEY: explanation_metadata(chosen.model, frames["train"]),
         "data_snapshot_hash": manifest["content_hash"],
         "evaluation_window": manifest["windows"],
         "label_rule": manifest["label_rule"],
@@ -232,6 +250,7 @@ def train_models(
         report_path,
         precision_target=settings.precision_target,
         min_recall=settings.min_recall,
+        importance=importance,
         context={
             "data snapshot": manifest["content_hash"][:16],
             "code version": metadata["code_version"],
@@ -248,4 +267,5 @@ def train_models(
         baseline_precision_at_min_recall=outcome.baseline.test.precision_at_min_recall,
         confusion=chosen.test.confusion,
         roc=RocCurve(fpr, tpr, thr),
+        top_features={f.feature: f.mean for f in importance.top(settings.explain.top_features)},
     )

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from customer_classifier.errors import RegistryError
+from customer_classifier.evaluation.importance import recorded_means
 from customer_classifier.registry.gate import window_differences
 from customer_classifier.registry.store import ModelStore, ModelVersion, check_alias_name
 
@@ -24,6 +25,8 @@ COMPARED_METRICS = (
     "predicted_positive_rate",
     "rows",
 )
+COMPARED_IMPORTANCES = 5
+"""The most important features of each version that ``compare`` lists beside the metrics."""
 
 
 def resolve(store: ModelStore, ref: str) -> str:
@@ -56,7 +59,8 @@ class Comparison:
 
 
 def compare(store: ModelStore, ref_a: str, ref_b: str) -> Comparison:
-    """Test-window metrics of two versions side by side, and whether the windows match."""
+    """Test-window metrics of two versions side by side, and whether the windows match;
+    then the permutation importance of each one's most important features."""
     a, b = store.get(resolve(store, ref_a)), store.get(resolve(store, ref_b))
 
     def test_metrics(v: ModelVersion) -> dict[str, float]:
@@ -64,6 +68,12 @@ def compare(store: ModelStore, ref_a: str, ref_b: str) -> Comparison:
 
     ma, mb = test_metrics(a), test_metrics(b)
     rows = [(name, ma.get(name), mb.get(name)) for name in COMPARED_METRICS]
+    ia, ib = (
+        recorded_means(a.metadata.get("importance")),
+        recorded_means(b.metadata.get("importance")),
+    )
+    top = [*list(ia)[:COMPARED_IMPORTANCES], *list(ib)[:COMPARED_IMPORTANCES]]
+    rows += [(f"importance {name}", ia.get(name), ib.get(name)) for name in dict.fromkeys(top)]
     differences = window_differences(a.metadata, b.metadata)
     return Comparison(a, b, rows, same_window=not differences, differences=differences)
 

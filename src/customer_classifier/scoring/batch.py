@@ -17,7 +17,12 @@ once, and the staging table holding exactly the rows scored.
 On SQLite the staging rows are written after the last chunk has been read: a SQLite
 file has one writer, whose commit waits for every reader, and aggregate queries run on
 other threads meanwhile. Until then each chunk keeps only its ids and scores (16 bytes
-per scored customer). Other databases get each chunk's rows as soon as it is scored.
+per scored customer), and its reasons when asked for. Other databases get each chunk's
+rows as soon as it is scored.
+
+With ``reasons`` the table gains ``reason_1``..``reason_3``: per customer the features
+pushing hardest towards their label (:mod:`customer_classifier.evaluation.contributions`),
+null where fewer features push that way. Without it the table keeps its columns.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -42,7 +47,8 @@ from customer_classifier.data.database import (
     publish_predictions,
     write_frame,
 )
-from customer_classifier.errors import ConfigurationError, DataVerificationError
+from customer_classifier.errors import ConfigurationError, DataVerificationError, ExplanationError
+from customer_classifier.evaluation.contributions import REASONS, Explainer, explainer_for
 from customer_classifier.features.aggregates import (
     AGGREGATE_COLUMNS,
     FETCH_ROWS,
@@ -69,6 +75,10 @@ PREDICTION_KINDS: dict[str, Kind] = {
     "model_version": "str",
     "scored_at": "datetime",
 }
+REASON_COLUMNS = tuple(f"reason_{k}" for k in range(1, REASONS + 1))
+REASON_KINDS: dict[str, Kind] = {**PREDICTION_KINDS, **dict.fromkeys(REASON_COLUMNS, "str")}
+Reasons = Sequence[np.ndarray]
+"""One object array per reason column (feature names, None where there is none)."""
 
 
 @dataclass(frozen=True)
@@ -140,9 +150,14 @@ def _fetch_scoring_chunk(
 
 
 def _prediction_rows(
-    ids: np.ndarray, scores: np.ndarray, bundle: ModelBundle, version: str, scored_at: dt.datetime
+    ids: np.ndarray,
+    scores: np.ndarray,
+    bundle: ModelBundle,
+    version: str,
+    scored_at: dt.datetime,
+    reasons: Reasons | None = None,
 ) -> pd.DataFrame:
-    return pd.DataFrame(
+    rows = pd.DataFrame(
         {
             "customer_id": ids,
             "label": bundle.label(scores),
@@ -151,19 +166,49 @@ def _prediction_rows(
             "scored_at": pd.Timestamp(scored_at),
         }
     )
+    if reasons is not None:
+        for name, values in zip(REASON_COLUMNS, reasons, strict=True):
+            rows[name] = values
+    return rows
+
+
+def reason_columns(
+    features: pd.DataFrame, scores: np.ndarray, bundle: ModelBundle, explainer: Explainer
+) -> list[np.ndarray]:
+    """The reason columns of scored feature records."""
+    if not len(features):
+        return [np.empty(0, dtype=object) for _ in REASON_COLUMNS]
+    found = explainer.explain(features).reasons(scores >= bundle.threshold)
+    table = np.asarray(found, dtype=object).reshape(len(features), len(REASON_COLUMNS))
+    return [table[:, k] for k in range(len(REASON_COLUMNS))]
 
 
 def predictions_frame(
-    features: pd.DataFrame, bundle: ModelBundle, version: str, scored_at: dt.datetime
+    features: pd.DataFrame,
+    bundle: ModelBundle,
+    version: str,
+    scored_at: dt.datetime,
+    explainer: Explainer | None = None,
 ) -> pd.DataFrame:
-    scores = bundle.score(features) if len(features) else np.empty(0)
+    scores = pd.Series(
+        bundle.score(features) if len(features) else np.empty(0), dtype=float
+    ).to_numpy()
+    reasons = None if explainer is None else reason_columns(features, scores, bundle, explainer)
     return _prediction_rows(
-        features.index.to_numpy(dtype="int64"),
-        pd.Series(scores, dtype=float).to_numpy(),
-        bundle,
-        version,
-        scored_at,
+        features.index.to_numpy(dtype="int64"), scores, bundle, version, scored_at, reasons
     )
+
+
+def reasons_explainer(bundle: ModelBundle, version: str) -> Explainer:
+    """The explainer of the version nightly reasons come from; ConfigurationError if none."""
+    try:
+        return explainer_for(bundle.model, bundle.metadata)
+    except ExplanationError as exc:
+        raise ConfigurationError(
+            f"CC_EXPLAIN__REASONS=true, but version {version} has no reasons to give: {exc}; "
+            "set CC_EXPLAIN__REASONS=false, or score with a logistic-regression or tree "
+            "version"
+        ) from exc
 
 
 InvalidRecords = Literal["skip", "block", "score"]
@@ -210,7 +255,12 @@ def _refused(
 
 
 def _write_checked(
-    engine: sa.Engine, staging: str, rows: pd.DataFrame, after_id: int | None, table: str
+    engine: sa.Engine,
+    staging: str,
+    rows: pd.DataFrame,
+    after_id: int | None,
+    table: str,
+    kinds: dict[str, Kind] = PREDICTION_KINDS,
 ) -> int | None:
     """Check a chunk of prediction rows, then append it to staging; the chunk's last id."""
     verdict = check_prediction_rows(rows, after_id)
@@ -220,7 +270,7 @@ def _write_checked(
             + "; ".join(verdict.problems),
             list(verdict.problems),
         )
-    write_frame(engine, staging, rows, replace=False, kinds=PREDICTION_KINDS)
+    write_frame(engine, staging, rows, replace=False, kinds=kinds)
     return verdict.last_id
 
 
@@ -240,12 +290,16 @@ def score_customers(
     max_invalid_fraction: float = 0.01,
     history_retention_days: int = 730,
     run_id: str | None = None,
+    reasons: bool = False,
 ) -> ScoringSummary:
     """Score, check, and publish: see the module's description and ``Settings`` for the
-    policies (``invalid_records``, ``max_invalid_fraction``, ``history_retention_days``)."""
+    policies (``invalid_records``, ``max_invalid_fraction``, ``history_retention_days``,
+    ``explain.reasons``)."""
     problem = output_table_problem(table)
     if problem:
         raise ConfigurationError(problem)
+    explainer = reasons_explainer(bundle, version) if reasons else None
+    kinds = REASON_KINDS if reasons else PREDICTION_KINDS
     started = time.perf_counter()
     scored_at = now or dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     run_id = run_id or f"{scored_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
@@ -255,11 +309,11 @@ def score_customers(
     write_frame(
         engine,
         staging,
-        predictions_frame(pd.DataFrame(), bundle, version, scored_at).iloc[0:0],
-        kinds=PREDICTION_KINDS,
+        predictions_frame(pd.DataFrame(), bundle, version, scored_at, explainer).iloc[0:0],
+        kinds=kinds,
     )
     defer = engine.dialect.name == "sqlite"
-    deferred: list[tuple[np.ndarray, np.ndarray]] = []
+    deferred: list[tuple[np.ndarray, np.ndarray, Reasons | None]] = []
     written = good = active = invalid = skipped = 0
     findings: list[Finding] = []
     last_id: int | None = None
@@ -280,11 +334,14 @@ def score_customers(
                     skipped += check.count
             # Once a blocking run is certain, the rest is only checked, not scored.
             if not (invalid_records == "block" and invalid):
-                rows = predictions_frame(features, bundle, version, scored_at)
+                rows = predictions_frame(features, bundle, version, scored_at, explainer)
                 if defer:
-                    deferred.append((rows["customer_id"].to_numpy(), rows["score"].to_numpy()))
+                    kept = [rows[c].to_numpy() for c in REASON_COLUMNS] if reasons else None
+                    deferred.append(
+                        (rows["customer_id"].to_numpy(), rows["score"].to_numpy(), kept)
+                    )
                 else:
-                    last_id = _write_checked(engine, staging, rows, last_id, table)
+                    last_id = _write_checked(engine, staging, rows, last_id, table, kinds)
                 written += len(rows)
                 good += int((rows["label"] == GOOD).sum())
         if progress:
@@ -299,9 +356,9 @@ def score_customers(
     )
     if error:
         raise error
-    for ids_part, scores in deferred:
-        rows = _prediction_rows(ids_part, scores, bundle, version, scored_at)
-        last_id = _write_checked(engine, staging, rows, last_id, table)
+    for ids_part, scores, reason_part in deferred:
+        rows = _prediction_rows(ids_part, scores, bundle, version, scored_at, reason_part)
+        last_id = _write_checked(engine, staging, rows, last_id, table, kinds)
     problem = count_problem(count_rows(engine, staging), written, staging)
     if problem:
         raise DataVerificationError(
@@ -316,7 +373,7 @@ def score_customers(
             staging=staging,
             table=table,
             history=history,
-            columns=tuple(PREDICTION_KINDS),
+            columns=tuple(kinds),
             as_of=as_of,
             model_version=version,
             run_id=run_id,

@@ -1,6 +1,7 @@
 """The HTTP edge around KServe's routes: limits, content types, access log, 400 handlers.
 
-One pure ASGI middleware, active on the inference routes only (``:predict``, ``/infer``):
+One pure ASGI middleware, active on the inference routes only (``:predict``,
+``:explain``, ``/infer``):
 
 * refuses bodies above ``max_body_bytes`` with 413 before reading them (by
   ``Content-Length``; chunked bodies are counted as they arrive);
@@ -14,10 +15,11 @@ One pure ASGI middleware, active on the inference routes only (``:predict``, ``/
 * writes one JSON access-log line: caller, request id, route, status, model version,
   records, latency.
 
-And two exception handlers: FastAPI's body validation (V2 JSON that is malformed or not
+And exception handlers: FastAPI's body validation (V2 JSON that is malformed or not
 an inference request) answers 400 instead of FastAPI's 422, naming the field; our
 :class:`~customer_classifier.serving.checks.RequestError` answers 400 and is logged
-as a warning without a traceback (KServe logs every ``InvalidInput`` as an error).
+as a warning without a traceback (KServe logs every ``InvalidInput`` as an error); so
+does ``:explain`` on a model without contributions, answered 501 as KServe does.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from starlette.responses import JSONResponse, Response
 from customer_classifier.serving.batching import Arrivals
 from customer_classifier.serving.checks import RequestError
 from customer_classifier.serving.context import REQUEST_CONTEXT, RequestContext
+from customer_classifier.serving.explain import ExplanationUnsupportedError
 from customer_classifier.serving.kserve_compat import (
     V1_RAW_BODY_TYPE,
     V2_BODY_ALTERNATIVE,
@@ -64,7 +67,7 @@ BINARY_HEADER = b"inference-header-content-length"
 
 def is_inference(scope: Scope) -> bool:
     path: str = scope["path"]
-    return scope["method"] == "POST" and (path.endswith(":predict") or path.endswith("/infer"))
+    return scope["method"] == "POST" and path.endswith((":predict", ":explain", "/infer"))
 
 
 def _content_type_problem(value: bytes | None) -> str | None:
@@ -206,7 +209,7 @@ def _typed(scope: Scope, headers: dict[bytes, bytes]) -> Scope:
     without that header.
     """
     content_type = headers.get(b"content-type")
-    if not scope["path"].endswith(":predict"):
+    if not scope["path"].endswith((":predict", ":explain")):
         if content_type is None and BINARY_HEADER not in headers:
             return _with_type(scope, b"application/json")
         return scope
@@ -271,6 +274,13 @@ async def request_error_handler(request: Request, exc: Exception) -> JSONRespons
     return JSONResponse(status_code=400, content={"error": str(exc)})
 
 
+async def not_explainable_handler(request: Request, exc: Exception) -> JSONResponse:
+    """``:explain`` on a model without contributions: KServe's 501, logged as a warning
+    without a traceback (it is the client's choice of verb, not a failure)."""
+    log.warning("501 %s: %s", request.url.path, exc)
+    return JSONResponse(status_code=501, content={"error": str(exc)})
+
+
 async def http_error_handler(request: Request, exc: Exception) -> Response:
     """A body FastAPI could not read (not UTF-8, nested too deep) is a 400 in KServe's
     ``{"error": ...}`` form; other HTTP errors (404, 405) keep FastAPI's answer."""
@@ -291,4 +301,5 @@ def install(app: FastAPI, *, arrivals: Arrivals, max_body_bytes: int, log_reques
     )
     app.add_exception_handler(RequestValidationError, body_validation_handler)
     app.add_exception_handler(RequestError, request_error_handler)
+    app.add_exception_handler(ExplanationUnsupportedError, not_explainable_handler)
     app.add_exception_handler(HTTPException, http_error_handler)

@@ -54,7 +54,7 @@ class ServingMetrics:
         self.errors = Counter(
             "cc_serving_request_errors",
             "Inference requests answered with an error, by reason "
-            "(invalid_input: 400; inference_error: 500).",
+            "(invalid_input: 400; inference_error: 500; not_implemented: 501 on :explain).",
             ["model_name", "protocol", "reason"],
             registry=registry,
         )

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from customer_classifier.errors import RegistryError
+from customer_classifier.errors import ExplanationError, RegistryError
+from customer_classifier.evaluation.contributions import Explainer, explainer_for
 from customer_classifier.registry import ModelBundle, ModelStore, load_bundle, open_store
 from customer_classifier.registry.bundle import MANIFEST_FILE
 from customer_classifier.serving.compiled import Columns, Scorer, verified_scorer
@@ -39,6 +40,10 @@ class ServedModel:
     scorer: Scorer
     scorer_kind: str
     """``compiled`` (checked equal to the pipeline at load) or ``pipeline``."""
+    explainer: Explainer | None = None
+    """Per-customer contributions for ``:explain``; None when the model has none."""
+    explain_problem: str = ""
+    """Why there is no explainer (names the model type)."""
 
     def score(self, columns: Columns) -> tuple[np.ndarray, np.ndarray]:
         """Scores and labels of validated feature columns, as nightly batch scoring has them."""
@@ -108,6 +113,12 @@ class ModelSource:
             )
         schema = RecordSchema.from_bundle(bundle.metadata)
         scorer, kind = verified_scorer(bundle.model, schema)
+        explainer: Explainer | None = None
+        problem = ""
+        try:
+            explainer = explainer_for(bundle.model, bundle.metadata, schema.names)
+        except ExplanationError as exc:
+            problem = str(exc)
         return ServedModel(
             role=role,
             version=version,
@@ -115,6 +126,8 @@ class ModelSource:
             schema=schema,
             scorer=scorer,
             scorer_kind=kind,
+            explainer=explainer,
+            explain_problem=problem,
         )
 
     def describe_missing(self, reference: str) -> str:

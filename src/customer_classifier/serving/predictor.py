@@ -12,12 +12,17 @@ Request path, in KServe's handler order:
 * ``postprocess`` shapes the answer: V1 ``{"predictions": [{score, label,
   model_version}]}``, V2 outputs ``score``, ``label``, ``model_version``.
 
+``:explain`` (V1) takes the same checked records to ``explain`` instead of ``predict``:
+the champion's contributions, computed in the scoring thread
+(:mod:`~customer_classifier.serving.explain`).
+
 Which versions serve is the :class:`~customer_classifier.serving.reload.Reloader`'s
 business; ``ready`` stays false until a champion is loaded.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +35,7 @@ from customer_classifier.serving.batching import Arrivals, MicroBatcher
 from customer_classifier.serving.checks import RequestError
 from customer_classifier.serving.config import ServingSettings
 from customer_classifier.serving.context import REQUEST_CONTEXT
+from customer_classifier.serving.explain import Explained, explain_records, v1_explanations
 from customer_classifier.serving.kserve_compat import ModelNotReady
 from customer_classifier.serving.metrics import ServingMetrics
 from customer_classifier.serving.protocol_v1 import json_body, parse_v1, v1_answer
@@ -50,6 +56,7 @@ class Job:
     started: float
     request: InferRequest | None = None
     result: Scored | None = field(default=None)
+    explained: Explained | None = field(default=None)
 
 
 class CustomerClassifier(Model):  # type: ignore[misc]
@@ -178,13 +185,41 @@ class CustomerClassifier(Model):  # type: ignore[misc]
             context.model_version = ",".join(dict.fromkeys(job.result.versions))
         return job
 
+    async def explain(self, job: Job, headers: dict[str, str] | None = None) -> Job:
+        """KServe's explain verb: the champion's contributions for the checked records."""
+        champion = self._require().champion
+        context = REQUEST_CONTEXT.get()
+        if context is not None and context.pending:
+            context.pending = False
+            self.arrivals.pending -= 1
+        if job.request is not None:
+            raise RequestError(['explain: send a V1 body ({"instances": [...]}) to :explain'])
+        if context is not None:
+            context.rows = job.records.rows
+            context.model_version = champion.version
+        loop = asyncio.get_running_loop()
+        try:
+            job.explained = await loop.run_in_executor(
+                self._scoring, explain_records, champion, job.records, self.name
+            )
+        except NotImplementedError:
+            self.metrics.errors.labels(self.name, job.protocol, "not_implemented").inc()
+            raise
+        except Exception:
+            self.metrics.errors.labels(self.name, job.protocol, "inference_error").inc()
+            raise
+        job.result = job.explained.scored
+        return job
+
     async def postprocess(
         self, job: Job, headers: dict[str, str] | None = None, response_headers: Any = None
     ) -> dict[str, Any] | InferResponse:
         result = job.result
         assert result is not None
         answer: dict[str, Any] | InferResponse
-        if job.request is None:
+        if job.explained is not None:
+            answer = v1_explanations(job.records, job.explained)
+        elif job.request is None:
             answer = v1_answer(job.records, result)
         else:
             answer = v2_answer(job.request, job.records, result, self.name)
