@@ -62,8 +62,7 @@ FEATURE_DRIFT_STATISTIC = PushedMetric(
 SCORE_DRIFT_PSI = PushedMetric(
     "cc_monitoring_score_drift_psi",
     (),
-    "Population stability index of the night's scores against the champion's training "
-    "scores.",
+    "Population stability index of the night's scores against the champion's training scores.",
 )
 ESTIMATED_PRECISION = PushedMetric(
     "cc_monitoring_estimated_precision_ratio",
