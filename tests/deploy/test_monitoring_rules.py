@@ -704,6 +704,17 @@ def test_score_buckets_of_the_rules_are_the_predictors() -> None:
     assert bounds == [le_label(b) for b in SCORE_BUCKETS]
 
 
+def test_every_alert_has_its_runbook_section() -> None:
+    runbook = (CHART.parents[1] / "docs" / "alerts.md").read_text(encoding="utf-8")
+    headings = set(re.findall(r"^### (\w+)$", runbook, flags=re.M))
+    for item in _rules(prometheus_rule("prod")):
+        if "alert" in item:
+            url = item["annotations"]["runbook_url"]
+            assert url.endswith(f"docs/alerts.md#{item['alert'].lower()}"), url
+            assert item["alert"] in headings, f"docs/alerts.md has no section {item['alert']}"
+    assert headings == set(ALERTS)
+
+
 def test_pushed_job_is_the_monitoring_jobs() -> None:
     for env in ENVIRONMENTS:
         assert (
