@@ -739,3 +739,29 @@ def test_a_disabled_alert_is_not_rendered_and_the_selectors_follow_the_release()
     exprs = " ".join(r["expr"] for g in rule["spec"]["groups"] for r in g["rules"])
     assert f'job="scorer", namespace="{NAMESPACES["dev"]}"' in exprs
     assert f'job="{RELEASE}"' not in exprs
+
+
+def test_pod_monitor_scrapes_the_predictor_pods_that_kserve_labels() -> None:
+    """The selector uses the labels KServe sets on predictor pods (stable and canary),
+    and the job label is the InferenceService's name, which the rules select on."""
+    for env in ENVIRONMENTS:
+        (monitor,) = by_kind(helm_template(env), "PodMonitor")
+        spec = monitor["spec"]
+        assert spec["selector"]["matchLabels"] == {
+            "serving.kserve.io/inferenceservice": RELEASE,
+            "component": "predictor",
+        }
+        assert spec["jobLabel"] == "serving.kserve.io/inferenceservice"
+        assert spec["namespaceSelector"] == {"matchNames": [NAMESPACES[env]]}
+        (endpoint,) = spec["podMetricsEndpoints"]
+        assert endpoint["path"] == "/metrics"
+        assert endpoint["portNumber"] == 8080
+        assert "port" not in endpoint
+    (named,) = by_kind(
+        helm_template("prod", sets=["monitoring.podMonitor.portName=http1"]), "PodMonitor"
+    )
+    (endpoint,) = named["spec"]["podMetricsEndpoints"]
+    assert endpoint["port"] == "http1"
+    assert "portNumber" not in endpoint
+    off = helm_template("prod", sets=["monitoring.podMonitor.enabled=false"])
+    assert not by_kind(off, "PodMonitor")
