@@ -9,6 +9,7 @@ are read from the values, so a changed value changes the series, never the test.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import shutil
@@ -55,8 +56,15 @@ def chart_values(env: str) -> dict[str, Any]:
     return _merge(defaults, override or {})
 
 
+@functools.cache
+def render(env: str | None, sets: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The chart rendered once per environment and overrides; callers only read it."""
+    docs: list[dict[str, Any]] = helm_template(env, sets=sets)
+    return docs
+
+
 def prometheus_rule(env: str | None, sets: Sequence[str] = ()) -> dict[str, Any]:
-    rules = by_kind(helm_template(env, sets=sets), "PrometheusRule")
+    rules = by_kind(render(env, tuple(sets)), "PrometheusRule")
     assert len(rules) == 1, f"expected one PrometheusRule, got {len(rules)}"
     rule: dict[str, Any] = rules[0]
     return rule
@@ -745,7 +753,7 @@ def test_pod_monitor_scrapes_the_predictor_pods_that_kserve_labels() -> None:
     """The selector uses the labels KServe sets on predictor pods (stable and canary),
     and the job label is the InferenceService's name, which the rules select on."""
     for env in ENVIRONMENTS:
-        (monitor,) = by_kind(helm_template(env), "PodMonitor")
+        (monitor,) = by_kind(render(env), "PodMonitor")
         spec = monitor["spec"]
         assert spec["selector"]["matchLabels"] == {
             "serving.kserve.io/inferenceservice": RELEASE,
@@ -757,11 +765,9 @@ def test_pod_monitor_scrapes_the_predictor_pods_that_kserve_labels() -> None:
         assert endpoint["path"] == "/metrics"
         assert endpoint["portNumber"] == 8080
         assert "port" not in endpoint
-    (named,) = by_kind(
-        helm_template("prod", sets=["monitoring.podMonitor.portName=http1"]), "PodMonitor"
-    )
+    (named,) = by_kind(render("prod", ("monitoring.podMonitor.portName=http1",)), "PodMonitor")
     (endpoint,) = named["spec"]["podMetricsEndpoints"]
     assert endpoint["port"] == "http1"
     assert "portNumber" not in endpoint
-    off = helm_template("prod", sets=["monitoring.podMonitor.enabled=false"])
+    off = render("prod", ("monitoring.podMonitor.enabled=false",))
     assert not by_kind(off, "PodMonitor")
