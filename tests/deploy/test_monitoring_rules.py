@@ -27,7 +27,7 @@ from prometheus_client.utils import floatToGoString
 from customer_classifier import monitoring_metrics
 from customer_classifier.serving.metrics import LATENCY_BUCKETS, SCORE_BUCKETS, ServingMetrics
 
-from .rendering import CHART, ENVIRONMENTS, NAMESPACES, RELEASE, by_kind, helm_template
+from .rendering import CHART, ENVIRONMENTS, NAMESPACES, RELEASE, by_kind, helm_template, run_tool
 
 PROMTOOL_HINT = "run 'bash scripts/ensure-prometheus.sh' (make test does) to install promtool"
 METRIC = re.compile(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{")
@@ -771,3 +771,19 @@ def test_pod_monitor_scrapes_the_predictor_pods_that_kserve_labels() -> None:
     assert "portNumber" not in endpoint
     off = render("prod", ("monitoring.podMonitor.enabled=false",))
     assert not by_kind(off, "PodMonitor")
+
+
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [
+        ("monitoring.prometheusRule.alerts.latencyP99.maxSeconds=fast", "maxSeconds"),
+        ("monitoring.prometheusRule.alerts.serverErrors.for=5 minutes", "for"),
+        ("monitoring.prometheusRule.alerts.shadowAgreement.minRatio=90", "minRatio"),
+        ("monitoring.prometheusRule.alerts.featureDrift.severity=page", "severity"),
+        ("monitoring.prometheusRule.alerts.latencyP99.maxSecond=0.2", "maxSecond"),
+    ],
+)
+def test_a_mistyped_monitoring_value_fails_naming_it(setting: str, named: str) -> None:
+    done = run_tool("helm", "template", RELEASE, str(CHART), "--set", setting, check=False)
+    assert done.returncode != 0
+    assert named in done.stderr, done.stderr
