@@ -9,11 +9,8 @@ are read from the values, so a changed value changes the series, never the test.
 
 from __future__ import annotations
 
-import functools
 import math
 import re
-import shutil
-import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,97 +19,28 @@ from typing import Any
 import pytest
 import yaml
 from prometheus_client import CollectorRegistry
-from prometheus_client.utils import floatToGoString
 
 from customer_classifier import monitoring_metrics
 from customer_classifier.serving.metrics import LATENCY_BUCKETS, SCORE_BUCKETS, ServingMetrics
 
-from .rendering import CHART, ENVIRONMENTS, NAMESPACES, RELEASE, by_kind, helm_template, run_tool
+from .alert_rules import (
+    METRIC,
+    chart_values,
+    constant,
+    labels_text,
+    le_label,
+    minutes,
+    prometheus_rule,
+    ramp,
+    render,
+    rules_of,
+    run_promtool,
+    write_rules,
+)
+from .rendering import CHART, ENVIRONMENTS, NAMESPACES, RELEASE, by_kind, run_tool
 
-PROMTOOL_HINT = "run 'bash scripts/ensure-prometheus.sh' (make test does) to install promtool"
-METRIC = re.compile(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{")
-"""A metric name in PromQL, as the chart's rules write every selector: name{...}."""
 PSI_FLOOR = 0.001
 """The share an empty bucket counts as in the chart's PSI recording rule."""
-
-
-# -- values and rendering ------------------------------------------------------------------
-
-
-def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Helm's merge of a values file over the defaults: maps merge, the rest replaces."""
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def chart_values(env: str) -> dict[str, Any]:
-    defaults = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))
-    override = yaml.safe_load((CHART / f"values-{env}.yaml").read_text(encoding="utf-8"))
-    return _merge(defaults, override or {})
-
-
-@functools.cache
-def render(env: str | None, sets: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """The chart rendered once per environment and overrides; callers only read it."""
-    docs: list[dict[str, Any]] = helm_template(env, sets=sets)
-    return docs
-
-
-def prometheus_rule(env: str | None, sets: Sequence[str] = ()) -> dict[str, Any]:
-    rules = by_kind(render(env, tuple(sets)), "PrometheusRule")
-    assert len(rules) == 1, f"expected one PrometheusRule, got {len(rules)}"
-    rule: dict[str, Any] = rules[0]
-    return rule
-
-
-def le_label(bound: float) -> str:
-    """A bucket bound as the ``le`` label of prometheus_client reads."""
-    return str(floatToGoString(bound))  # type: ignore[no-untyped-call]
-
-
-def seconds(duration: str) -> int:
-    """A Prometheus duration (``1h30m``, ``5m``, ``0m``) in seconds."""
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-    parts = re.findall(r"(\d+)(ms|s|m|h|d|w|y)", duration)
-    assert "".join(n + u for n, u in parts) == duration, f"not a duration: {duration!r}"
-    return int(sum(int(n) * units[u] for n, u in parts))
-
-
-def minutes(*durations: str) -> int:
-    return math.ceil(sum(seconds(d) for d in durations) / 60)
-
-
-# -- synthetic series ----------------------------------------------------------------------
-
-
-def labels_text(name: str, labels: Mapping[str, str]) -> str:
-    inner = ", ".join(f'{k}="{v}"' for k, v in labels.items())
-    return f"{name}{{{inner}}}"
-
-
-def ramp(*segments: tuple[float, int]) -> str:
-    """A counter that grows by ``increment`` a sample for ``count`` samples, segment after
-    segment, in promtool's expanding notation (starting at 0)."""
-    parts, value = [], 0.0
-    for index, (increment, count) in enumerate(segments):
-        start = value if index == 0 else value + increment
-        steps = count if index == 0 else count - 1
-        parts.append(f"{_num(start)}+{_num(increment)}x{steps}")
-        value = start + increment * steps
-    return " ".join(parts)
-
-
-def constant(value: float, count: int) -> str:
-    return f"{_num(value)}x{count}"
-
-
-def _num(value: float) -> str:
-    return repr(float(value)) if not float(value).is_integer() else str(int(value))
 
 
 @dataclass
@@ -534,7 +462,7 @@ def unit_tests(rule: dict[str, Any], values: dict[str, Any]) -> list[UnitTest]:
         "instance": "pushgateway.monitoring:9091",
     }
     tests = []
-    for item in _rules(rule):
+    for item in rules_of(rule):
         if "alert" not in item:
             continue
         case = ALERTS[item["alert"]]
@@ -564,15 +492,11 @@ def unit_tests(rule: dict[str, Any], values: dict[str, Any]) -> list[UnitTest]:
     return tests
 
 
-def _rules(rule: dict[str, Any]) -> list[dict[str, Any]]:
-    return [r for g in rule["spec"]["groups"] for r in g["rules"]]
-
-
 def write_suites(rule: dict[str, Any], tests: Sequence[UnitTest], folder: Path) -> list[Path]:
     """One promtool test file per alert, each with a rules file of that alert and the
     records it reads: promtool evaluates every rule of its files at every step, and the
     score-shift test alone spans a day."""
-    items = _rules(rule)
+    items = rules_of(rule)
     suites = []
     for alert in dict.fromkeys(t.alert for t in tests):
         chosen = [t for t in tests if t.alert == alert]
@@ -615,17 +539,6 @@ def write_suites(rule: dict[str, Any], tests: Sequence[UnitTest], folder: Path) 
     return suites
 
 
-def _promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        pytest.fail(f"promtool is not on PATH; {PROMTOOL_HINT}")
-    return found
-
-
-def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([_promtool(), *args], capture_output=True, text=True, cwd=cwd)
-
-
 @pytest.fixture(scope="module", params=ENVIRONMENTS)
 def rendered(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -633,15 +546,13 @@ def rendered(
     env: str = request.param
     rule = prometheus_rule(env)
     folder = tmp_path_factory.mktemp(f"rules-{env}")
-    (folder / "rules.yaml").write_text(
-        yaml.safe_dump({"groups": rule["spec"]["groups"]}, sort_keys=False), encoding="utf-8"
-    )
+    write_rules(rule, folder / "rules.yaml")
     return env, rule, folder
 
 
 def test_rules_pass_promtool_check(rendered: tuple[str, dict[str, Any], Path]) -> None:
     _, rule, folder = rendered
-    done = _run("check", "rules", "rules.yaml", cwd=folder)
+    done = run_promtool("check", "rules", "rules.yaml", cwd=folder)
     assert done.returncode == 0, done.stdout + done.stderr
     alerts = sum("alert" in r for g in rule["spec"]["groups"] for r in g["rules"])
     assert (
@@ -656,12 +567,12 @@ def test_every_alert_fires_when_broken_and_stays_silent_when_healthy(
 ) -> None:
     env, rule, folder = rendered
     tests = unit_tests(rule, chart_values(env))
-    rendered_alerts = {r["alert"] for r in _rules(rule) if "alert" in r}
+    rendered_alerts = {r["alert"] for r in rules_of(rule) if "alert" in r}
     assert rendered_alerts == set(ALERTS), "every rendered alert needs its scenarios here"
     assert {t.alert for t in tests if t.fires} == set(ALERTS)
     assert {t.alert for t in tests if not t.fires} == set(ALERTS)
     suites = write_suites(rule, tests, folder)
-    done = _run("test", "rules", *(s.name for s in suites), cwd=folder)
+    done = run_promtool("test", "rules", *(s.name for s in suites), cwd=folder)
     assert done.returncode == 0, f"{env}:\n{done.stdout[-8000:]}\n{done.stderr[-2000:]}"
     assert done.stdout.count("SUCCESS") == len(suites) == len(ALERTS)
 
@@ -715,7 +626,7 @@ def test_score_buckets_of_the_rules_are_the_predictors() -> None:
 def test_every_alert_has_its_runbook_section() -> None:
     runbook = (CHART.parents[1] / "docs" / "alerts.md").read_text(encoding="utf-8")
     headings = set(re.findall(r"^### (\w+)$", runbook, flags=re.M))
-    for item in _rules(prometheus_rule("prod")):
+    for item in rules_of(prometheus_rule("prod")):
         if "alert" in item:
             url = item["annotations"]["runbook_url"]
             assert url.endswith(f"docs/alerts.md#{item['alert'].lower()}"), url
