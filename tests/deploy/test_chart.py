@@ -550,6 +550,7 @@ def test_predictor_canary_renders_the_fields_the_controller_patches(
     model["env"] = [i for i in model["env"] if i["name"] not in CHALLENGER_KEYS]
     model["storageUri"] = f"{STORE}/versions/{CANARY}"
     promoted["predictor"]["name"] = CANARY
+    promoted["predictor"]["labels"]["customer-classifier/model-version"] = CANARY
     assert promoted == spec_of("dev", f"model.version={CANARY}")
 
 

@@ -174,6 +174,11 @@ labels:
   {{- include "customer-classifier.selectorLabels" $root | nindent 2 }}
   app.kubernetes.io/part-of: customer-classifier
   app.kubernetes.io/component: predictor
+  {{- with .version }}
+  # The registry version these pods serve: the PodMonitor copies it to the
+  # model_version label, by which the rollout compares canary and stable.
+  customer-classifier/model-version: {{ . | quote }}
+  {{- end }}
 {{- if $values.podSecurityContext.enabled }}
 securityContext:
   {{- include "customer-classifier.podSecurityContext" $root | nindent 2 }}

@@ -37,6 +37,9 @@ from customer_classifier.rollout.state import state_from_json, state_to_json
 GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
 MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 COMPONENT = "customer-classifier-rollout"
+VERSION_LABEL = "customer-classifier/model-version"
+"""Pod label naming the registry version a predictor serves; the chart's PodMonitor copies
+it to the ``model_version`` series label that the rollout's queries select on."""
 Mode = Literal["knative", "standard"]
 Patch = dict[str, Any]
 
@@ -81,11 +84,18 @@ def start_patch(isvc: dict[str, Any], name: str, uri: str, percent: int) -> Patc
     """The canary ``name`` serving ``uri`` with ``percent`` of the traffic."""
     if deployment_mode(isvc) == "knative":
         return {
-            "spec": {"predictor": {"model": {"storageUri": uri}, "canaryTrafficPercent": percent}}
+            "spec": {
+                "predictor": {
+                    "model": {"storageUri": uri},
+                    "canaryTrafficPercent": percent,
+                    "labels": {VERSION_LABEL: name},
+                }
+            }
         }
     predictor = copy.deepcopy(_predictor(isvc))
     predictor["name"] = name
     predictor.setdefault("model", {})["storageUri"] = uri
+    predictor.setdefault("labels", {})[VERSION_LABEL] = name
     return {"spec": {"canary": [{"predictor": predictor, "trafficPercent": percent}]}}
 
 
@@ -124,12 +134,17 @@ def rollback_patch(isvc: dict[str, Any], stable_uri: str) -> Patch:
 
 
 def restore_patch(isvc: dict[str, Any], stable_uri: str) -> Patch | None:
-    """After a Knative rollback: the spec names the stable model again."""
+    """After a Knative rollback: the spec names the stable model (and version) again."""
     if deployment_mode(isvc) != "knative":
         return None
-    return {
-        "spec": {"predictor": {"model": {"storageUri": stable_uri}, "canaryTrafficPercent": None}}
+    predictor: dict[str, Any] = {
+        "model": {"storageUri": stable_uri},
+        "canaryTrafficPercent": None,
     }
+    stable = version_of(stable_uri)
+    if stable is not None:
+        predictor["labels"] = {VERSION_LABEL: stable}
+    return {"spec": {"predictor": predictor}}
 
 
 # --- what the status says ----------------------------------------------------------------
