@@ -389,6 +389,40 @@ class RolloutSettings(BaseModel):
         '{{challenger_version="{version}"}}[{window}]))'
     )
     """Agreement of the canary run as a shadow; ``{version}`` is the canary's."""
+    predictor_selector: str = 'version="{version}"'
+    """In ``predictor`` mode both versions serve from the same pods: their series are told
+    apart by the predictor's own ``version`` label instead."""
+    predictor_query_requests: str = (
+        "sum(increase(cc_serving_rows_total{{{selector}}}[{window}]))"
+        " + (sum(increase(cc_serving_model_failed_rows_total{{{selector}}}[{window}]))"
+        " or vector(0))"
+    )
+    """``predictor`` mode: records the version was asked to score."""
+    predictor_query_error_ratio: str = (
+        "(sum(rate(cc_serving_model_failed_rows_total{{{selector}}}[{window}])) or vector(0))"
+        " / (sum(rate(cc_serving_rows_total{{{selector}}}[{window}]))"
+        " + (sum(rate(cc_serving_model_failed_rows_total{{{selector}}}[{window}]))"
+        " or vector(0)))"
+    )
+    """``predictor`` mode: share of the version's records it failed to score (the champion
+    answered them instead)."""
+    predictor_query_latency_p99: str = (
+        "histogram_quantile(0.99, sum by (le) "
+        "(rate(cc_serving_model_seconds_bucket{{{selector}}}[{window}])))"
+    )
+    """``predictor`` mode: p99 of the time the version takes to score its part of a batch."""
+
+    def for_predictor_mode(self) -> RolloutSettings:
+        """The same settings with the ``predictor``-mode selector and queries in place."""
+        return self.model_copy(
+            update={
+                "canary_selector": self.predictor_selector,
+                "stable_selector": self.predictor_selector,
+                "query_requests": self.predictor_query_requests,
+                "query_error_ratio": self.predictor_query_error_ratio,
+                "query_latency_p99": self.predictor_query_latency_p99,
+            }
+        )
 
 
 class GateSettings(BaseModel):

@@ -71,7 +71,11 @@ def build(settings: Settings, *, host: str | None = None) -> Wiring:
     controller = RolloutController(
         RolloutPolicy.from_settings(rollout),
         traffic,
-        PrometheusSource(CanaryMetrics.from_settings(rollout)),
+        PrometheusSource(
+            CanaryMetrics.from_settings(
+                rollout.for_predictor_mode() if mode == "predictor" else rollout
+            )
+        ),
         store,
         EventRecorder(cluster),
         actor=settings.run.actor or "customer-classifier-rollout",

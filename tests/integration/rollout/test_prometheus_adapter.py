@@ -36,6 +36,7 @@ from tests.integration.prometheus_server import (
 )
 
 WINDOW_S = 6.0
+SHARED = "shared"
 SETTINGS = RolloutSettings(min_requests=10, interval_s=WINDOW_S)
 
 
@@ -62,7 +63,7 @@ class Traffic:
         self.metrics: dict[str, ServingMetrics] = {}
         self.ports: dict[str, int] = {}
         self.servers = []
-        for version in VERSIONS:
+        for version in [*VERSIONS, SHARED]:
             registry = CollectorRegistry()
             self.metrics[version] = ServingMetrics("customer-classifier", registry=registry)
             port = free_port()
@@ -73,8 +74,24 @@ class Traffic:
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.rng = np.random.default_rng(5)
 
+    def _shared(self) -> None:
+        """One predictor serving both versions (predictor mode): the canary fails a share
+        of its parts, which the champion answers instead."""
+        m = self.metrics[SHARED]
+        for role, version, failing in (
+            ("champion", "pm-stable", 0.0),
+            ("challenger", "pm-canary", 0.3),
+        ):
+            if self.rng.random() < failing:
+                m.model_failed_rows.labels(m.model_name, role, version).inc(4)
+                continue
+            m.model_seconds.labels(m.model_name, role, version).observe(0.002)
+            scores = self.rng.beta(2, 3, size=4)
+            m.observe_scores(role, version, scores, np.where(scores >= 0.5, GOOD, BAD))
+
     def _run(self) -> None:
         while not self.stop.wait(0.01):
+            self._shared()
             for version, behaviour in VERSIONS.items():
                 m = self.metrics[version]
                 m.requests.labels(m.model_name, "v2").inc()
@@ -128,9 +145,11 @@ def _has_window(queries: PrometheusQueries) -> bool:
     return samples >= WINDOW_S - 1
 
 
-def snapshot(url: str, canary: str, settings: RolloutSettings = SETTINGS) -> Snapshot:
+def snapshot(
+    url: str, canary: str, settings: RolloutSettings = SETTINGS, stable: str = "stable"
+) -> Snapshot:
     metrics = CanaryMetrics(PrometheusQueries(url, settings.query_timeout_s), settings)
-    canary_side, stable_side = metrics.sides(canary, "stable")
+    canary_side, stable_side = metrics.sides(canary, stable)
     return metrics.snapshot(canary_side, stable_side, WINDOW_S)
 
 
@@ -203,3 +222,21 @@ def test_a_prometheus_error_is_no_data(prometheus: str) -> None:
     taken = snapshot(prometheus, "healthy", settings)
     assert taken.measurements["latency_p99_seconds"].canary is None
     assert any("refused" in problem for problem in taken.problems)
+
+
+def test_predictor_mode_compares_the_versions_inside_one_predictor(prometheus: str) -> None:
+    settings = SETTINGS.for_predictor_mode()
+    taken = snapshot(prometheus, "pm-canary", settings, stable="pm-stable")
+    error = taken.measurements["error_ratio"]
+    assert error.canary is not None
+    assert 0.15 < error.canary < 0.45
+    assert error.stable == 0.0
+    latency = taken.measurements["latency_p99_seconds"]
+    assert latency.canary is not None
+    assert latency.canary < 0.01
+    assert taken.canary_requests is not None
+    assert taken.canary_requests > 100
+    policy = RolloutPolicy.from_settings(settings)
+    decision = decide(policy, start(policy, "pm-canary").state, taken)
+    failed = {v.check for v in decision.verdicts if v.outcome is Outcome.FAILED}
+    assert failed == {"error_ratio"}
