@@ -12,6 +12,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from customer_classifier.data.contract import BAD, CLASS_LABELS, GOOD
 from customer_classifier.evaluation.outcome import TrainingOutcome
+from customer_classifier.evaluation.report_value import calibration_section, value_section
 from customer_classifier.evaluation.target import target_verdict
 from customer_classifier.reporting import Report
 
@@ -101,4 +102,6 @@ def write_training_report(
     ax.set(xlabel="score", ylabel="customers", title="Score distribution (test)")
     ax.legend()
     report.figure(fig, "score distribution")
+    calibration_section(report, outcome)
+    value_section(report, outcome)
     return report.write(path)

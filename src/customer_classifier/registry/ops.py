@@ -22,6 +22,10 @@ COMPARED_METRICS = (
     "pr_auc",
     "roc_auc",
     "predicted_positive_rate",
+    "ece",
+    "brier",
+    "expected_value",
+    "expected_value_per_customer",
     "rows",
 )
 
