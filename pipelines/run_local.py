@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -30,6 +31,21 @@ def _reports(pipeline_root: Path, since: float) -> list[Path]:
         for p in found
         if p.parent.name in {"report", "decision"} or p.name in {"report", "decision"}
     )
+
+
+SUFFIXES = {"report": ".html", "decision": ".md"}
+"""KFP names an artifact's file after the output (``report``); a copy beside it with the
+type's suffix is what a browser or an editor opens from the summary."""
+
+
+def _named(path: Path) -> Path:
+    """A copy of a report artifact whose name says its type (``report`` -> ``report.html``)."""
+    suffix = SUFFIXES.get(path.name)
+    if suffix is None:
+        return path
+    named = path.with_name(path.name + suffix)
+    shutil.copyfile(path, named)
+    return named
 
 
 def run(pipeline_root: Path) -> dict[str, Any]:
@@ -77,6 +93,37 @@ def _decision(reports: list[Path], version: str) -> dict[str, Any] | None:
     return None
 
 
+def _figure(figures: dict[str, Any], key: str, form: str) -> str:
+    value = figures.get(key)
+    return "-" if value is None else form.format(value)
+
+
+def _calibration_and_value(meta: dict[str, Any]) -> list[str]:
+    """Whether the chosen score is a probability, and its value beside its precision."""
+    lines = []
+    calibration = meta.get("calibration")
+    if calibration:
+        how = calibration["method"] if calibration["calibrated"] else "not calibrated"
+        lines.append(
+            f"[bold]Calibration[/] ({how}): test ECE {calibration['test_ece']:.4f}, "
+            f"Brier {calibration['test_brier']:.4f}"
+        )
+    value = meta.get("business_value")
+    if value:
+        precision = meta["metrics"]["test"]["precision"]
+        colour = "green" if value["beats_heuristic"] else "yellow"
+        lines.append(
+            f"[bold]Business value[/] (test, {value['true_positive']:g} per true positive, "
+            f"{value['false_positive_cost']:g} per false positive): [{colour}]"
+            f"{value['model_value']:,.0f}[/] at threshold {value['threshold']:.4f} "
+            f"(precision {precision:.4f}) vs heuristic {value['heuristic_value']:,.0f}, "
+            f"act on everyone {value['act_on_everyone_value']:,.0f}; the value-maximising "
+            f"threshold {value['value_threshold']:.4f} gives "
+            f"{value['value_at_value_threshold']:,.0f}"
+        )
+    return lines
+
+
 def print_summary(summary: dict[str, Any]) -> None:
     from customer_classifier.data.contract import GOOD
     from customer_classifier.evaluation.target import target_verdict
@@ -89,6 +136,8 @@ def print_summary(summary: dict[str, Any]) -> None:
         "test precision",
         "test recall",
         f"precision @ recall>={meta['min_recall']:.2f}",
+        "test value",
+        "test ECE",
         title="Candidates",
     )
     for name, c in meta["candidates"].items():
@@ -99,6 +148,8 @@ def print_summary(summary: dict[str, Any]) -> None:
             f"{c['test']['precision']:.4f}",
             f"{c['test']['recall']:.4f}",
             f"{c['test']['precision_at_min_recall']:.4f}",
+            _figure(c["test"], "expected_value", "{:,.0f}"),
+            _figure(c["test"], "ece", "{:.4f}"),
         )
     console.print(table)
     policy = meta.get("policy") or {}
@@ -114,6 +165,8 @@ def print_summary(summary: dict[str, Any]) -> None:
         f"{meta['threshold']:.4f}; registered as {summary['version']} "
         f"(champion: {summary['champion']})"
     )
+    for line in _calibration_and_value(meta):
+        console.print(line)
     decision = _decision(summary["reports"], summary["version"])
     if decision is not None:
         verdict_text = "promoted" if decision["promoted"] else "kept as challenger"
@@ -132,7 +185,7 @@ def print_summary(summary: dict[str, Any]) -> None:
         f"{os.path.commonpath([str(p) for p in summary['reports']]) if summary['reports'] else '-'}"
     )
     for path in summary["reports"]:
-        console.print(f"  {path}")
+        console.print(f"  {_named(path)}")
     console.print(f"Pipelines took {summary['seconds']:.1f} s")
 
 

@@ -105,6 +105,13 @@ def model_type(model: Any) -> str:
     return type(final).__name__
 
 
+def _uncalibrated(model: Any) -> Any:
+    """The model under a calibration map (models.calibrated.CalibratedModel): its
+    contributions explain the model's own log-odds, which the monotone map keeps in
+    order, so the top reasons are the same for the calibrated score."""
+    return getattr(model, "base_model", model)
+
+
 def _is_linear(model: Any) -> bool:
     return (
         isinstance(model, Pipeline)
@@ -261,6 +268,7 @@ def explanation_metadata(
 ) -> dict[str, Any]:
     """What the bundle records for explaining ``model``: the method and its inputs, or
     why it has none."""
+    model = _uncalibrated(model)
     if _is_linear(model):
         z = _dense(model.steps[0][1].transform(x_train[list(features)]))
         return {"method": LINEAR, "background": z.mean(axis=0).tolist()}
@@ -276,6 +284,7 @@ def explainer_for(
     naming the model type when there is none."""
     recorded = metadata.get(METADATA_KEY) or {}
     method = recorded.get("method")
+    model = _uncalibrated(model)
     kind = model_type(model)
     inputs = recorded.get("background" if method == LINEAR else "reference")
     try:

@@ -11,8 +11,10 @@ from typing import Any
 
 import numpy as np
 
+from customer_classifier.evaluation.calibration import CalibrationSummary
 from customer_classifier.evaluation.metrics import ClassificationReport
 from customer_classifier.evaluation.threshold import ThresholdChoice
+from customer_classifier.evaluation.value import BusinessValue, CandidateValue
 from customer_classifier.training.names import HEURISTIC
 
 
@@ -27,6 +29,10 @@ class CandidateResult:
     test: ClassificationReport
     model: Any = field(repr=False)
     test_scores: np.ndarray = field(repr=False)
+    calibration: CalibrationSummary | None = None
+    """Reliability of the served scores on the test window, and of the base model's."""
+    value: CandidateValue | None = None
+    """Business value on the test window at the candidate's thresholds."""
 
 
 @dataclass
@@ -39,6 +45,8 @@ class TrainingOutcome:
     dropped_columns: dict[str, str] = field(default_factory=dict)
     """Feature columns left out of the fitted preprocessing, with the reason (all null,
     one value): they carry no information in the training window."""
+    business_value: BusinessValue | None = None
+    """The chosen model's value against the heuristic's and acting on everyone (test)."""
 
     @property
     def baseline(self) -> CandidateResult:

@@ -13,6 +13,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 from customer_classifier.data.contract import BAD, CLASS_LABELS, GOOD
 from customer_classifier.evaluation.importance import ImportanceResult
 from customer_classifier.evaluation.outcome import TrainingOutcome
+from customer_classifier.evaluation.report_value import calibration_section, value_section
 from customer_classifier.evaluation.target import target_verdict
 from customer_classifier.reporting import Report
 
@@ -105,6 +106,8 @@ def write_training_report(
     report.figure(fig, "score distribution")
     if importance is not None:
         _importance_section(report, outcome.chosen.name, importance)
+    calibration_section(report, outcome)
+    value_section(report, outcome)
     return report.write(path)
 
 

@@ -312,6 +312,7 @@ def register_model(
                 name: float(c["test"]["precision_at_min_recall"])
                 for name, c in metadata.get("candidates", {}).items()
             },
+            business_value=metadata.get("business_value"),
         ),
         gate_checks(settings.gate),
     )

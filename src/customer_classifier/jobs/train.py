@@ -24,8 +24,11 @@ from customer_classifier.evaluation.contributions import METADATA_KEY as EXPLANA
 from customer_classifier.evaluation.contributions import explanation_metadata
 from customer_classifier.evaluation.importance import permutation_importances
 from customer_classifier.evaluation.metrics import roc_points
+from customer_classifier.evaluation.outcome import CandidateResult, TrainingOutcome
 from customer_classifier.evaluation.report import write_training_report
+from customer_classifier.evaluation.value import ValueTerms
 from customer_classifier.features.build import FEATURE_NAMES, observed_vocabularies
+from customer_classifier.models.calibrated import base_model
 from customer_classifier.models.keras_tabular import KerasTabularModel
 from customer_classifier.registry import ModelBundle, save_bundle
 from customer_classifier.registry.bundle import FEATURE_SCHEMA_KEY, feature_schema_json
@@ -156,6 +159,38 @@ def load_candidate(folder: Path) -> Candidate:
     return prefit_candidate(info["name"], model, info["description"], info["params"])
 
 
+def test_figures(result: CandidateResult) -> dict[str, float]:
+    """A candidate's test-window figures: classification, calibration and value."""
+    out = result.test.scalars()
+    if result.calibration is not None:
+        out["brier"] = result.calibration.test.brier
+        out["ece"] = result.calibration.test.ece
+    if result.value is not None:
+        out["expected_value"] = result.value.value
+        out["expected_value_per_customer"] = result.value.per_customer
+    return out
+
+
+def value_metadata(outcome: TrainingOutcome) -> dict[str, Any] | None:
+    found = outcome.business_value
+    return None if found is None else dict(found.to_metadata())
+
+
+def value_metrics(outcome: TrainingOutcome) -> dict[str, float]:
+    """The value figures beside the chosen model's, as KFP Metrics take them (floats)."""
+    found = outcome.business_value
+    calibration = outcome.chosen.calibration
+    out = {"calibrated": float(bool(calibration and calibration.calibrated))}
+    if found is not None:
+        out |= {
+            "heuristic_test_expected_value": found.heuristic.value,
+            "act_on_everyone_test_expected_value": found.act_on_everyone,
+            "value_threshold": found.model.value_threshold,
+            "test_expected_value_at_value_threshold": found.model.value_at_value_threshold,
+        }
+    return out
+
+
 def train_models(
     settings: Settings,
     features_dir: Path,
@@ -190,6 +225,9 @@ def train_models(
         folds=settings.cv_folds,
         seed=settings.seed,
         min_positives=settings.min_positives,
+        calibration=settings.calibration.method,
+        bins=settings.calibration.bins,
+        value_terms=ValueTerms(settings.value.true_positive, settings.value.false_positive_cost),
     )
     chosen = outcome.chosen
     importance = permutation_importances(
@@ -200,6 +238,7 @@ def train_models(
         seed=settings.seed,
         max_rows=settings.explain.max_rows,
     )
+    deployed = base_model(chosen.model)
     candidates: dict[str, dict[str, Any]] = {
         r.name: {
             "threshold": r.threshold.threshold,
@@ -207,7 +246,7 @@ def train_models(
             "cv_pr_auc": r.cv_pr_auc,
             "params": r.params,
             "validation": r.validation.scalars(),
-            "test": r.test.scalars(),
+            "test": test_figures(r),
         }
         for r in outcome.results
     }
@@ -218,8 +257,12 @@ def train_models(
         # open-vocabulary features (country) as the training window held them.
         FEATURE_SCHEMA_KEY: feature_schema_json(observed_vocabularies(frames["train"])),
         "threshold_policy": chosen.threshold.policy,
-        "metrics": {"validation": chosen.validation.scalars(), "test": chosen.test.scalars()},
-        "baseline_metrics": {"test": outcome.baseline.test.scalars()},
+        "metrics": {"validation": chosen.validation.scalars(), "test": test_figures(chosen)},
+        "baseline_metrics": {"test": test_figures(outcome.baseline)},
+        # Whether the score is a probability one can trust (the monitoring's label-free
+        # precision estimate reads it), and what the version is worth at its threshold.
+        "calibration": chosen.calibration.to_metadata() if chosen.calibration else None,
+        "business_value": value_metadata(outcome),
         "candidates": candidates,
         "skipped_candidates": outcome.skipped,
         "dropped_columns": outcome.dropped_columns,
@@ -239,7 +282,7 @@ def train_models(
         ).to_metadata(),
         "data_verification": manifest.get("verification"),
         "trained_at": dt.datetime.now(dt.UTC).isoformat(),
-        **({"framework": chosen.model.info} if isinstance(chosen.model, KerasTabularModel) else {}),
+        **({"framework": deployed.info} if isinstance(deployed, KerasTabularModel) else {}),
     }
     save_bundle(
         ModelBundle(model=chosen.model, threshold=chosen.threshold.threshold, metadata=metadata),
@@ -260,7 +303,10 @@ def train_models(
     return TrainResult(
         chosen=chosen.name,
         threshold=chosen.threshold.threshold,
-        metrics={f"test_{k}": v for k, v in chosen.test.scalars().items()},
+        metrics={
+            **{f"test_{k}": v for k, v in test_figures(chosen).items()},
+            **value_metrics(outcome),
+        },
         candidates={name: c["test"]["precision"] for name, c in candidates.items()},
         skipped_candidates=dict(outcome.skipped),
         dropped_columns=dict(outcome.dropped_columns),

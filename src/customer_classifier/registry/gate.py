@@ -111,6 +111,8 @@ class GateInputs:
     """How ``precision`` and ``baseline_precision`` were obtained."""
     candidate_precisions: Mapping[str, float] = field(default_factory=dict)
     """Every candidate's test precision at the policy's recall, recorded at training."""
+    business_value: Mapping[str, Any] | None = None
+    """The value figures recorded at training (``model.json``'s ``business_value``)."""
 
 
 @dataclass(frozen=True)
@@ -324,6 +326,24 @@ def _fairness(inputs: GateInputs) -> Outcome:
     )
 
 
+def _value(inputs: GateInputs) -> Outcome:
+    found = inputs.business_value
+    if not found:
+        return Outcome("n/a", "no business value is recorded with this version")
+    model, heuristic = float(found["model_value"]), float(found["heuristic_value"])
+    return Outcome(
+        "pass" if model > heuristic else "fail",
+        f"value {model:,.0f} at threshold {float(found['threshold']):.4f} vs heuristic "
+        f"{heuristic:,.0f} and acting on everyone {float(found['act_on_everyone_value']):,.0f} "
+        f"(test window, {found['true_positive']:g} per true positive, "
+        f"{found['false_positive_cost']:g} per false positive); the value-maximising "
+        f"threshold {float(found['value_threshold']):.4f} would give "
+        f"{float(found['value_at_value_threshold']):,.0f}",
+        observed=model,
+        required=heuristic,
+    )
+
+
 DATA_VERIFICATION = GateCheck(
     "data verification",
     evidence="the verification result recorded with the data snapshot",
@@ -355,6 +375,13 @@ MEETS_TARGET = GateCheck(
     judge=_meets_target,
     blocking=False,
 )
+BUSINESS_VALUE = GateCheck(
+    "business value beats the heuristic's",
+    evidence="value at the threshold on the test window (CC_VALUE__*), recorded at training",
+    threshold="higher than the heuristic's at its own threshold; informational, never blocks",
+    judge=_value,
+    blocking=False,
+)
 FAIRNESS = GateCheck(
     "fairness across segments",
     evidence="per-segment figures (not built yet)",
@@ -368,7 +395,15 @@ def gate_checks(settings: GateSettings | None = None) -> tuple[GateCheck, ...]:
     """The declared checks, in the order the decision lists them."""
     settings = settings or GateSettings()
     target = dataclasses.replace(MEETS_TARGET, blocking=settings.precision_target_check == "block")
-    return (DATA_VERIFICATION, LOADS_FROM_STORE, BEATS_BASELINE, BEATS_CHAMPION, target, FAIRNESS)
+    return (
+        DATA_VERIFICATION,
+        LOADS_FROM_STORE,
+        BEATS_BASELINE,
+        BEATS_CHAMPION,
+        target,
+        BUSINESS_VALUE,
+        FAIRNESS,
+    )
 
 
 def decide(inputs: GateInputs, checks: Sequence[GateCheck] | None = None) -> GateDecision:

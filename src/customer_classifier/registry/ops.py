@@ -23,6 +23,10 @@ COMPARED_METRICS = (
     "pr_auc",
     "roc_auc",
     "predicted_positive_rate",
+    "ece",
+    "brier",
+    "expected_value",
+    "expected_value_per_customer",
     "rows",
 )
 COMPARED_IMPORTANCES = 5

@@ -9,7 +9,9 @@ and feeds the estimator its matrix directly (``LogisticRegression`` as its own f
 any other classifier through its ``predict_proba``). A model that is not a pipeline but
 scores feature columns itself (``score_columns``: the BG/NBD model, the heuristic rules)
 is handed the request's columns as they are: its ``predict_proba`` is the same arithmetic
-behind a frame, so the fast path is the model's own code, not a copy of it.
+behind a frame, so the fast path is the model's own code, not a copy of it. A calibrated
+model (``base_model`` plus ``calibrate_scores``, :mod:`customer_classifier.models.calibrated`)
+is its base model compiled, then the model's own score map.
 
 Nothing is taken on trust: :func:`verified_scorer` scores a probe set of records drawn
 from the feature schema (nulls and every category included) with both the pipeline and
@@ -239,6 +241,14 @@ def _own_scorer(score_columns: Callable[[Columns], Any]) -> Scorer:
 
 def compile_scorer(model: Any, schema: RecordSchema) -> Scorer:
     """Probability of *good* from feature columns; raises :class:`UnsupportedStepError`."""
+    calibrate = getattr(model, "calibrate_scores", None)
+    if callable(calibrate) and hasattr(model, "base_model"):
+        raw = compile_scorer(model.base_model, schema)
+
+        def calibrated(data: Columns) -> np.ndarray:
+            return np.asarray(calibrate(raw(data)), dtype=np.float64)
+
+        return calibrated
     score_columns = getattr(model, "score_columns", None)
     if not isinstance(model, Pipeline) and callable(score_columns):
         return _own_scorer(score_columns)

@@ -8,6 +8,11 @@ Real sources differ from the generated one: columns that carry nothing in the tr
 window are left out of every fitted preprocessing, and a candidate that cannot train on
 the data is skipped; both are recorded with the reason. Too few positives in a window is
 an error, since neither a threshold nor a precision figure means anything then.
+
+With a calibration method, every learnt candidate's score is mapped to a probability by
+a monotone map fitted on the validation window (never on test), before its threshold is
+chosen there: the threshold is one on the scores the version serves. The heuristic is
+the analysts' rules and stays as it is.
 """
 
 from __future__ import annotations
@@ -21,12 +26,20 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from customer_classifier.errors import CandidateSkippedError, TrainingError
+from customer_classifier.evaluation.calibration import (
+    DEFAULT_BINS,
+    CalibrationSummary,
+    reliability,
+)
 from customer_classifier.evaluation.metrics import evaluate
 from customer_classifier.evaluation.outcome import CandidateResult, TrainingOutcome
 from customer_classifier.evaluation.threshold import choose_threshold
+from customer_classifier.evaluation.value import ValueTerms, business_value, candidate_value
 from customer_classifier.features.build import FEATURE_NAMES
+from customer_classifier.models.calibrated import METHODS, CalibratedModel
 from customer_classifier.training.candidates import Candidate
 from customer_classifier.training.columns import ALL_COLUMNS, FeatureColumns, informative_columns
+from customer_classifier.training.names import HEURISTIC
 
 __all__ = ["SPLITS", "CandidateResult", "TrainingOutcome", "fit_candidate", "train_and_select"]
 log = logging.getLogger(__name__)
@@ -125,6 +138,20 @@ def fit_candidate(
     return best, params, float(search.best_score_)
 
 
+def _calibrate(
+    candidate: Candidate, model: Any, method: str, raw_valid: np.ndarray, y_valid: np.ndarray
+) -> Any:
+    """The model to deploy: mapped to probabilities on the validation window when asked."""
+    if method == "none" or candidate.name == HEURISTIC:
+        return model
+    if method not in METHODS:
+        raise TrainingError(
+            f"calibration method {method!r} is unknown; set CC_CALIBRATION__METHOD to "
+            "none, isotonic or sigmoid"
+        )
+    return CalibratedModel(model, method).fit_scores(raw_valid, y_valid)
+
+
 def _selection_key(result: CandidateResult) -> tuple[int, float, float]:
     choice = result.threshold
     headline = choice.recall if choice.target_met else choice.precision
@@ -140,7 +167,15 @@ def train_and_select(
     folds: int,
     seed: int,
     min_positives: int = 50,
+    calibration: str = "none",
+    bins: int = DEFAULT_BINS,
+    value_terms: ValueTerms | None = None,
 ) -> TrainingOutcome:
+    """Fit, calibrate (``calibration``: none, isotonic or sigmoid), threshold and select.
+
+    ``bins``: equal-mass bins of the reliability figures; ``value_terms``: the value per
+    true positive and cost per false positive, for the business value (none: not valued).
+    """
     for split in SPLITS:
         if split not in frames or frames[split].empty:
             raise TrainingError(f"the {split} window has no customers; check the as-of dates")
@@ -163,9 +198,28 @@ def train_and_select(
             log.warning("candidate %s skipped: %s", candidate.name, exc)
             skipped[candidate.name] = str(exc)
             continue
-        valid_scores = model.predict_proba(x_valid)[:, 1]
+        raw_valid = model.predict_proba(x_valid)[:, 1]
+        raw_test = model.predict_proba(x_test)[:, 1]
+        model = _calibrate(candidate, model, calibration, raw_valid, y_valid)
+        if isinstance(model, CalibratedModel):
+            valid_scores = model.calibrate_scores(raw_valid)
+            test_scores = model.calibrate_scores(raw_test)
+            summary = CalibrationSummary(
+                model.method,
+                reliability(y_test, test_scores, bins),
+                reliability(y_test, raw_test, bins),
+            )
+        else:
+            valid_scores, test_scores = raw_valid, raw_test
+            summary = CalibrationSummary("none", reliability(y_test, test_scores, bins))
         choice = choose_threshold(y_valid, valid_scores, precision_target, min_recall)
-        test_scores = model.predict_proba(x_test)[:, 1]
+        value = (
+            None
+            if value_terms is None
+            else candidate_value(
+                y_valid, valid_scores, y_test, test_scores, choice.threshold, value_terms
+            )
+        )
         results.append(
             CandidateResult(
                 name=candidate.name,
@@ -177,6 +231,8 @@ def train_and_select(
                 test=evaluate(y_test, test_scores, choice.threshold, min_recall),
                 model=model,
                 test_scores=test_scores,
+                calibration=summary,
+                value=value,
             )
         )
     if not results:
@@ -184,10 +240,14 @@ def train_and_select(
             f"every candidate was skipped: {skipped}; add 'heuristic' to CC_CANDIDATES"
         )
     chosen = max(results, key=_selection_key)
-    return TrainingOutcome(
+    outcome = TrainingOutcome(
         chosen=chosen,
         results=results,
         test_labels=y_test,
         skipped=skipped,
         dropped_columns=dict(columns.dropped),
     )
+    baseline = next((r for r in results if r.name == HEURISTIC), None)
+    if value_terms is not None and chosen.value and baseline is not None and baseline.value:
+        outcome.business_value = business_value(chosen.value, baseline.value, y_test, value_terms)
+    return outcome

@@ -193,3 +193,20 @@ def test_inputs_recorded_for_another_model_are_refused(linear: Pipeline) -> None
     recorded = {"explanation": {"method": LINEAR, "background": [0.0, 1.0]}}
     with pytest.raises(ExplanationError, match="the metadata is not this model's"):
         explainer_for(linear, recorded)
+
+
+def test_a_calibrated_model_is_explained_by_the_model_under_the_map(
+    linear: Pipeline, data: dict[str, Any]
+) -> None:
+    from customer_classifier.models.calibrated import CalibratedModel
+
+    x_train, y_train = data["train"]
+    x, _ = data["test"]
+    calibrated = CalibratedModel(linear, "sigmoid").fit_scores(
+        linear.predict_proba(x_train)[:, 1], y_train
+    )
+    recorded = explanation_metadata(calibrated, x_train)
+    assert recorded["method"] == LINEAR
+    found = explainer_for(calibrated, {"explanation": recorded}).explain(x)
+    plain = explainer_for(linear, {"explanation": explanation_metadata(linear, x_train)})
+    np.testing.assert_allclose(found.values, plain.explain(x).values, atol=1e-12)

@@ -191,6 +191,7 @@ def test_every_check_is_declared_and_decide_runs_what_it_is_given() -> None:
         "beats the heuristic baseline",
         "beats the champion by the margin",
         TARGET,
+        "business value beats the heuristic's",
         "fairness across segments",
     ]
     assert all(c.evidence and c.threshold for c in gate_checks())
