@@ -441,7 +441,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         with exit_on_user_error(show=_error):
-            app(args=argv, standalone_mode=False)
+            # Outside standalone mode click returns a command's `typer.Exit(code)` status.
+            status = app(args=argv, standalone_mode=False)
+            if isinstance(status, int) and status:
+                return status
     except SystemExit as exc:
         return int(exc.code or 0)
     except typer.Exit as exc:

@@ -38,6 +38,22 @@ def _decision(decision: Any) -> dict[str, Any]:
     }
 
 
+ROLLED_BACK_EXIT = 1
+"""Exit status of a rollout that ended rolled back or aborted: a CI job fails on it."""
+PAUSED_EXIT = 3
+"""Exit status of a rollout left paused (no data, or an operator): someone must look."""
+
+
+def _exit_for(decision: Any) -> None:
+    from customer_classifier.rollout.analysis import Phase
+
+    phase = decision.state.phase
+    if phase in (Phase.ROLLED_BACK, Phase.ABORTED):
+        raise typer.Exit(ROLLED_BACK_EXIT)
+    if phase is Phase.PAUSED:
+        raise typer.Exit(PAUSED_EXIT)
+
+
 @app.command("start")
 def start(
     version: Annotated[str, typer.Argument(help="Registry version (or alias) to roll out.")],
@@ -49,7 +65,10 @@ def start(
     ] = True,
     api_server: Annotated[str | None, HOST] = None,
 ) -> None:
-    """Put VERSION on the first canary step, then follow the metrics to promotion or rollback."""
+    """Put VERSION on the first canary step, then follow the metrics to promotion or rollback.
+
+    Exits 0 once promoted (or, with --no-follow, started), 1 when rolled back, 3 when
+    left paused."""
     from customer_classifier.registry.ops import resolve
     from customer_classifier.rollout import plan, wiring
 
@@ -74,6 +93,7 @@ def start(
         return
     decision = controller.run(version) if follow else controller.begin(version)
     _print(_decision(decision))
+    _exit_for(decision)
 
 
 @app.command("status")
@@ -120,6 +140,7 @@ def resume(
         controller.wait(controller.policy.interval_s)
         decision = controller.step()
     _print(_decision(decision))
+    _exit_for(decision)
 
 
 @app.command("abort")

@@ -98,3 +98,23 @@ def test_a_missing_inference_service_exits_2_naming_it(
     code = main(["rollout", "start", canary, "--api-server", server.url])
     assert code == 2
     assert "nothing-here" in capsys.readouterr().err
+
+
+def test_a_rollout_left_paused_exits_3_with_its_reason(
+    cluster: tuple[StandInApiServer, Any, str, str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.integration.prometheus_server import free_port
+
+    server, store, stable, canary = cluster
+    monkeypatch.setenv("CC_ROLLOUT__INTERVAL_S", "0.05")
+    monkeypatch.setenv("CC_ROLLOUT__PROMETHEUS_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("CC_ROLLOUT__QUERY_TIMEOUT_S", "1")
+    code = main(["rollout", "start", canary, "--api-server", server.url])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 3
+    assert payload["state"]["phase"] == "paused"
+    assert "unreachable" in payload["reason"]
+    assert store.get_alias("champion") == stable
+    assert [e["reason"] for e in server.events][-1] == "RolloutPaused"
