@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from customer_classifier.data.contract import BAD, CLASS_LABELS, GOOD
+from customer_classifier.evaluation.fairness import FairnessReport
+from customer_classifier.evaluation.fairness_section import add_fairness_section
 from customer_classifier.evaluation.outcome import TrainingOutcome
 from customer_classifier.evaluation.target import target_verdict
 from customer_classifier.reporting import Report
@@ -23,6 +25,7 @@ def write_training_report(
     precision_target: float,
     min_recall: float,
     context: dict[str, str],
+    fairness: FairnessReport | None = None,
 ) -> Path:
     report = Report("Customer classifier: training and evaluation")
     report.paragraph(
@@ -101,4 +104,6 @@ def write_training_report(
     ax.set(xlabel="score", ylabel="customers", title="Score distribution (test)")
     ax.legend()
     report.figure(fig, "score distribution")
+    if fairness is not None:
+        add_fairness_section(report, fairness, outcome.chosen.name)
     return report.write(path)

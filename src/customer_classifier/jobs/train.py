@@ -20,8 +20,10 @@ import pandas as pd
 
 from customer_classifier import __version__
 from customer_classifier.errors import TrainingError
+from customer_classifier.evaluation.fairness import fairness_report
 from customer_classifier.evaluation.metrics import roc_points
 from customer_classifier.evaluation.report import write_training_report
+from customer_classifier.evaluation.segments import group_attributes
 from customer_classifier.features.build import observed_vocabularies
 from customer_classifier.models.keras_tabular import KerasTabularModel
 from customer_classifier.registry import ModelBundle, save_bundle
@@ -186,6 +188,13 @@ def train_models(
         min_positives=settings.min_positives,
     )
     chosen = outcome.chosen
+    fairness = fairness_report(
+        outcome.test_labels,
+        chosen.test_scores,
+        chosen.threshold.threshold,
+        group_attributes(frames["test"]),
+        settings.fairness,
+    )
     candidates: dict[str, dict[str, Any]] = {
         r.name: {
             "threshold": r.threshold.threshold,
@@ -220,6 +229,7 @@ def train_models(
             settings.precision_target, settings.min_recall, settings.promotion_margin
         ).to_metadata(),
         "data_verification": manifest.get("verification"),
+        "fairness": fairness.to_metadata(),
         "trained_at": dt.datetime.now(dt.UTC).isoformat(),
         **({"framework": chosen.model.info} if isinstance(chosen.model, KerasTabularModel) else {}),
     }
@@ -236,12 +246,16 @@ def train_models(
             "data snapshot": manifest["content_hash"][:16],
             "code version": metadata["code_version"],
         },
+        fairness=fairness,
     )
     fpr, tpr, thr = roc_points(outcome.test_labels, chosen.test_scores)
     return TrainResult(
         chosen=chosen.name,
         threshold=chosen.threshold.threshold,
-        metrics={f"test_{k}": v for k, v in chosen.test.scalars().items()},
+        metrics={
+            **{f"test_{k}": v for k, v in chosen.test.scalars().items()},
+            **{f"test_{k}": v for k, v in fairness.scalars().items()},
+        },
         candidates={name: c["test"]["precision"] for name, c in candidates.items()},
         skipped_candidates=dict(outcome.skipped),
         dropped_columns=dict(outcome.dropped_columns),
