@@ -56,7 +56,7 @@ class GeneratorConfig:
     drift_days: int = 120
     bias: float = 0.0
     """0 = none; above 0, a planted unfairness: in the small-business segment, customers
-    aged 45 and over buy nothing, in each of the last quarters, with this probability,
+    aged 30 and over buy nothing, in each of the last quarters, with this probability,
     whatever their past. Their labels then depend on their age within that segment, a
     model learns it from the age feature, and the fairness figures must show it."""
     bias_quarter_days: int = 90
