@@ -114,6 +114,7 @@ class FairnessReport:
     rows: int
     overall_precision: float
     min_group_size: int
+    min_selected: int
     underperformance: float
     resamples: int
     confidence: float
@@ -152,6 +153,7 @@ class FairnessReport:
             "rows": self.rows,
             "overall_precision": clean(self.overall_precision),
             "min_group_size": self.min_group_size,
+            "min_selected": self.min_selected,
             "underperformance": self.underperformance,
             "resamples": self.resamples,
             "confidence": self.confidence,
@@ -176,6 +178,7 @@ class FairnessReport:
             rows=int(recorded["rows"]),
             overall_precision=_number(recorded["overall_precision"]),
             min_group_size=int(recorded["min_group_size"]),
+            min_selected=int(recorded["min_selected"]),
             underperformance=float(recorded["underperformance"]),
             resamples=int(recorded["resamples"]),
             confidence=float(recorded["confidence"]),
@@ -268,7 +271,10 @@ def _rates(sums: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     }
 
 
-def _gaps(selection: np.ndarray, tpr: np.ndarray, fpr: np.ndarray, precision: np.ndarray):  # type: ignore[no-untyped-def]
+def _gaps(
+    selection: np.ndarray, tpr: np.ndarray, fpr: np.ndarray, precision: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Each gap per row (resample) from the judged groups' rates in the columns."""
     return {
         "demographic_parity_difference": _spread(selection),
         "equalized_odds_difference": np.maximum(_spread(tpr), _spread(fpr)),
@@ -380,6 +386,7 @@ def fairness_report(
         rows=len(y),
         overall_precision=overall,
         min_group_size=settings.min_group_size,
+        min_selected=settings.min_selected,
         underperformance=settings.underperformance,
         resamples=settings.resamples,
         confidence=settings.confidence,

@@ -31,7 +31,8 @@ def add_fairness_section(report: Report, fairness: FairnessReport, model: str) -
     report.paragraph(
         f"At threshold {fairness.threshold:.4f} on {fairness.rows} customers; overall "
         f"precision {fairness.overall_precision:.4f}. Groups of fewer than "
-        f"{fairness.min_group_size} customers are reported but not judged; intervals are "
+        f"{fairness.min_group_size} customers are reported but not judged, and a group's "
+        f"precision counts from {fairness.min_selected} selected customers; intervals are "
         f"{level} bootstrap intervals over {fairness.resamples} resamples."
     )
     report.table(
