@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from fairlearn.metrics import MetricFrame, count, selection_rate
+from fairlearn.metrics import MetricFrame, selection_rate
 
 from customer_classifier.evaluation.segments import ATTRIBUTES
 from customer_classifier.settings import FairnessSettings
@@ -38,29 +38,37 @@ GAPS: tuple[str, ...] = (
 )
 
 
-def _rate(hits: Any, among: Any) -> float:
-    total = float(np.sum(among))
-    return float(np.sum(hits)) / total if total else float("nan")
+def _weighted(values: Any, weight: Any) -> float:
+    return float(np.dot(np.asarray(values, dtype=float), np.asarray(weight, dtype=float)))
 
 
-def _precision(y_true: Any, y_pred: Any) -> float:
+def _count(y_true: Any, y_pred: Any, sample_weight: Any) -> float:
+    """Customers in the group: the sum of the cell weights."""
+    del y_pred
+    return _weighted(np.ones(len(y_true)), sample_weight)
+
+
+def _precision(y_true: Any, y_pred: Any, sample_weight: Any) -> float:
     """Good customers among the selected; NaN when none is selected."""
     y, p = np.asarray(y_true), np.asarray(y_pred)
-    return _rate(y * p, p)
+    selected = _weighted(p, sample_weight)
+    return _weighted(y * p, sample_weight) / selected if selected else float("nan")
 
 
-def _recall(y_true: Any, y_pred: Any) -> float:
+def _recall(y_true: Any, y_pred: Any, sample_weight: Any) -> float:
     """Selected among the good customers (the true positive rate); NaN without any."""
     y, p = np.asarray(y_true), np.asarray(y_pred)
-    return _rate(y * p, y)
+    good = _weighted(y, sample_weight)
+    return _weighted(y * p, sample_weight) / good if good else float("nan")
 
 
-# Plain numpy counts rather than scikit-learn's scorers: the same figures (the tests
-# hold them to scikit-learn's and fairlearn's to 1e-12) without a parameter validation
-# per group and metric. The false positive rate and the selected counts come from the
-# same group sums as the bootstrap, with every row drawn once.
+# MetricFrame sees one row per (group, label, decision) cell, weighted by how many
+# customers fall in it: the same figures as over every customer (the tests hold them to
+# scikit-learn's and fairlearn's on the raw rows to 1e-12) at a cost that does not grow
+# with the window. The false positive rate and the selected counts come from the same
+# group sums as the bootstrap, with every row drawn once.
 _METRICS = {
-    "count": count,
+    "count": _count,
     "precision": _precision,
     "recall": _recall,
     "selection_rate": selection_rate,
@@ -251,12 +259,11 @@ def _group_sums(
     selected ones and selected good ones."""
     onehot = np.zeros((len(codes), n_groups))
     onehot[np.arange(len(codes)), codes] = 1.0
-    return {
-        "count": weights @ onehot,
-        "positives": (weights * y) @ onehot,
-        "selected": (weights * selected) @ onehot,
-        "true_positives": (weights * (y * selected)) @ onehot,
-    }
+    columns = np.hstack([onehot, onehot * y[:, None], onehot * selected[:, None]])
+    columns = np.hstack([columns, onehot * (y * selected)[:, None]])
+    sums = weights @ columns  # one product for every resample, group and count
+    names = ("count", "positives", "selected", "true_positives")
+    return {name: sums[:, i * n_groups : (i + 1) * n_groups] for i, name in enumerate(names)}
 
 
 def _rates(sums: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -302,11 +309,18 @@ def attribute_fairness(
     settings: FairnessSettings,
 ) -> AttributeFairness:
     """One attribute's per-group figures (``MetricFrame``), gaps and intervals."""
+    cells = (
+        pd.DataFrame({"group": groups.astype(str).to_numpy(), "y": y_true, "p": predicted})
+        .value_counts()
+        .reset_index(name="customers")
+    )
+    weight = cells["customers"].to_numpy(dtype=float)
     by_group = MetricFrame(
         metrics=_METRICS,
-        y_true=y_true,
-        y_pred=predicted,
-        sensitive_features=groups.astype(str).rename(attribute).to_numpy(),
+        y_true=cells["y"].to_numpy(),
+        y_pred=cells["p"].to_numpy(),
+        sensitive_features=cells["group"].rename(attribute),
+        sample_params={name: {"sample_weight": weight} for name in _METRICS},
     ).by_group
     names = [str(g) for g in by_group.index]
     codes = pd.Categorical(groups.astype(str), categories=names).codes.astype(np.int64)
