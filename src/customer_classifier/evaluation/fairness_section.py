@@ -57,7 +57,11 @@ def add_fairness_section(report: Report, fairness: FairnessReport, model: str) -
             "bad",
         )
     else:
-        report.paragraph("No judged group's precision falls below the overall figure.", "ok")
+        report.paragraph(
+            "No underperforming group: no judged group's precision is below the overall "
+            f"figure by more than {fairness.underperformance:.2f} with its interval below it.",
+            "ok",
+        )
     report.table(
         [
             "attribute",
