@@ -38,8 +38,6 @@ ATTRIBUTES: tuple[str, ...] = (
     "loyalty",
 )
 """The attributes every model is judged across, in the order reports list them."""
-PROTECTED: tuple[str, ...] = ("country", "age_band")
-"""Attributes of the person rather than of the business relation."""
 
 
 def _banded(values: pd.Series, bands: tuple[tuple[str, float], ...]) -> np.ndarray:
