@@ -536,6 +536,46 @@ class ValueSettings(BaseModel):
     """Cost of acting on a bad customer (a false positive), e.g. the offer given away."""
 
 
+class FairnessSettings(BaseModel):
+    """How groups of customers are compared, and how the gate judges a challenger's gaps.
+
+    Every figure is taken on the test window at the model's own threshold, for the
+    attributes of :data:`customer_classifier.evaluation.segments.ATTRIBUTES`. A gap is the
+    spread between the judged groups of one attribute: demographic parity difference
+    (selection rate), equalized odds difference (the larger of the true and false positive
+    rate spreads) and the precision gap.
+    """
+
+    model_config = GROUP_CONFIG
+
+    min_group_size: int = Field(default=100, ge=1)
+    """Customers a group needs in the test window to be judged; smaller groups are
+    reported with their figures but count in no gap and are never flagged."""
+    min_selected: int = Field(default=10, ge=1)
+    """Selected customers a judged group needs for its precision to count in the
+    precision gap and to be flagged: a precision over a handful of customers is noise."""
+    underperformance: float = Field(default=0.10, ge=0, le=1)
+    """A judged group whose precision is below the overall precision by more than this,
+    with the upper end of its interval below the overall figure too, is reported as an
+    underperforming segment."""
+    tolerance: float = Field(default=0.10, ge=0, le=1)
+    """How much a challenger may widen any gap over the champion's on the same window; a
+    wider gap fails the gate when the paired bootstrap also shows the widening is real."""
+    max_gap: float = Field(default=0.35, ge=0, le=1)
+    """With no champion to compare with: the ceiling on the precision gap of the first
+    model (selection-rate and odds gaps are then only reported)."""
+    check: Literal["warn", "block"] = "block"
+    """``block`` (the default): a challenger that widens a gap stays challenger; ``warn``:
+    it is promoted when the other checks pass, with a warning in the decision."""
+    resamples: int = Field(default=200, ge=20, le=10_000)
+    """Bootstrap resamples of the test window behind every interval."""
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    """Coverage of the bootstrap intervals (percentile method)."""
+    seed: int = 0
+    """Seed of the bootstrap: the same window and seed give the same resamples for every
+    model, so the challenger's and the champion's gaps are compared pair by pair."""
+
+
 class Settings(BaseSettings):
     """Everything configurable, validated once where the program starts."""
 
@@ -560,6 +600,7 @@ class Settings(BaseSettings):
     label: LabelRule = LabelRule()
     verification: VerificationThresholds = VerificationThresholds()
     gate: GateSettings = GateSettings()
+    fairness: FairnessSettings = FairnessSettings()
     explain: ExplanationSettings = ExplanationSettings()
     calibration: CalibrationSettings = CalibrationSettings()
     value: ValueSettings = ValueSettings()

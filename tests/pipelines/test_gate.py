@@ -107,7 +107,7 @@ def test_first_model_beats_the_heuristic_and_becomes_champion(runs: Any) -> None
     statuses = {c["name"]: c["status"] for c in data["checks"]}
     assert statuses["beats the heuristic baseline"] == "pass"
     assert statuses["beats the champion by the margin"] == "n/a"
-    assert statuses["fairness across segments"] == "not checked"
+    assert statuses["fairness across segments"] == "pass"
     assert statuses["data verification"] == "pass"
     assert "promoted to **champion**" in markdown
 

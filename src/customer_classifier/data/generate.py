@@ -54,6 +54,16 @@ class GeneratorConfig:
     drift: float = 0.0
     """0 = none; above 0 raises prices and worsens new customers in the last 120 days."""
     drift_days: int = 120
+    bias: float = 0.0
+    """0 = none; above 0, a planted unfairness: in the small-business segment, customers
+    aged 30 and over buy nothing, in each of the last quarters, with this probability,
+    whatever their past. Their labels then depend on their age within that segment, a
+    model learns it from the age feature, and the fairness figures must show it."""
+    bias_quarter_days: int = 90
+    bias_quarters: int = 3
+    """The planted bias acts over the last ``bias_quarters`` periods of
+    ``bias_quarter_days`` before ``end``: by default the label windows of training,
+    validation and test (90 days each), so that each window's labels carry it."""
     transactions_only: bool = False
     """Keep only what a bare transaction feed has: no country, channel or birth year, one
     segment, nobody in the loyalty programme, one product category. The sales themselves
@@ -71,6 +81,10 @@ _SEGMENT_EFFECT = np.array([0.0, 0.25, 0.45])
 _COUNTRY_P = (0.25, 0.15, 0.10, 0.10, 0.10, 0.12, 0.10, 0.08)
 _CHANNEL_P = (0.40, 0.20, 0.12, 0.10, 0.18)
 _CHANNEL_EFFECT = np.array([0.0, 0.1, 0.35, 0.2, -0.35])
+BIASED_SEGMENT = "small_business"
+BIASED_MIN_AGE = 30
+"""Who the planted bias (``GeneratorConfig.bias``) affects: customers of this segment
+aged at least this many years at the end of the history."""
 
 
 def _seasonal_weights(days: pd.DatetimeIndex) -> np.ndarray:
@@ -154,10 +168,15 @@ def generate(config: GeneratorConfig = GeneratorConfig()) -> MasterData:
     )
     returned = rng.random(total) < 1.0 / (1.0 + np.exp(2.6 + 0.7 * q))
 
+    affected = (segment_idx == SEGMENTS.index(BIASED_SEGMENT)) & (
+        config.end.year - birth_year >= BIASED_MIN_AGE
+    )
+    keep = _not_quiet(config, affected, owner, n_days - 1 - day_idx)
     order = np.argsort(sold_at, kind="stable")
+    order = order[keep[order]]
     sales = pd.DataFrame(
         {
-            "sale_id": np.arange(1, total + 1, dtype=np.int64),
+            "sale_id": np.arange(1, len(order) + 1, dtype=np.int64),
             "customer_id": (owner[order] + 1).astype(np.int64),
             "sold_at": sold_at[order],
             "amount": np.round(amount[order], 2),
@@ -188,6 +207,32 @@ def generate(config: GeneratorConfig = GeneratorConfig()) -> MasterData:
     if config.transactions_only:
         customers, sales = _transactions_only(customers, sales)
     return MasterData(customers=customers, sales=sales)
+
+
+def _not_quiet(
+    config: GeneratorConfig,
+    affected: np.ndarray,
+    owner: np.ndarray,
+    days_before_end: np.ndarray,
+) -> np.ndarray:
+    """Which sales survive the planted bias: all of them when ``bias`` is 0.
+
+    In each of the last ``bias_quarters`` quarters, each affected customer buys nothing
+    with probability ``bias``, independently of the quarters before: a customer who was
+    active last quarter is as likely to go quiet as any other, so only the group tells a
+    model who will. Its draws come from a generator of their own: the rest of the tables
+    is the same with and without it.
+    """
+    if config.bias <= 0:
+        return np.ones(len(owner), dtype=bool)
+    rng = np.random.default_rng([config.seed, 1])
+    quarter = days_before_end // config.bias_quarter_days
+    quiet = rng.random((len(affected), config.bias_quarters)) < config.bias
+    recent = quarter < config.bias_quarters
+    hit = np.zeros(len(owner), dtype=bool)
+    hit[recent] = quiet[owner[recent], quarter[recent]]
+    out: np.ndarray = ~(affected[owner] & hit)
+    return out
 
 
 def _transactions_only(

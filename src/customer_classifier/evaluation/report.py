@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from customer_classifier.data.contract import BAD, CLASS_LABELS, GOOD
+from customer_classifier.evaluation.fairness import FairnessReport
+from customer_classifier.evaluation.fairness_section import add_fairness_section
 from customer_classifier.evaluation.importance import ImportanceResult
 from customer_classifier.evaluation.outcome import TrainingOutcome
 from customer_classifier.evaluation.report_value import calibration_section, value_section
@@ -26,6 +28,7 @@ def write_training_report(
     min_recall: float,
     context: dict[str, str],
     importance: ImportanceResult | None = None,
+    fairness: FairnessReport | None = None,
 ) -> Path:
     report = Report("Customer classifier: training and evaluation")
     report.paragraph(
@@ -108,6 +111,8 @@ def write_training_report(
         _importance_section(report, outcome.chosen.name, importance)
     calibration_section(report, outcome)
     value_section(report, outcome)
+    if fairness is not None:
+        add_fairness_section(report, fairness, outcome.chosen.name)
     return report.write(path)
 
 

@@ -24,12 +24,15 @@ import pandas as pd
 
 from customer_classifier.data.evidence import VerificationEvidence
 from customer_classifier.errors import AliasConflictError, CustomerClassifierError, RegistryError
+from customer_classifier.evaluation.fairness import FairnessReport, fairness_report
 from customer_classifier.evaluation.importance import ImportanceChange, importance_change
+from customer_classifier.evaluation.segments import ATTRIBUTES, group_attributes
 from customer_classifier.evaluation.threshold import precision_at_recall
 from customer_classifier.features.build import FEATURE_NAMES, FEATURE_SCHEMA
 from customer_classifier.registry import CHALLENGER, CHAMPION, ModelBundle, load_bundle, open_store
 from customer_classifier.registry.gate import (
     ChampionEvidence,
+    FairnessEvidence,
     GateDecision,
     GateInputs,
     GatePolicy,
@@ -38,7 +41,7 @@ from customer_classifier.registry.gate import (
     window_differences,
 )
 from customer_classifier.registry.store import ModelStore, default_actor
-from customer_classifier.settings import Settings
+from customer_classifier.settings import FairnessSettings, Settings
 from customer_classifier.training.heuristic import HeuristicRules
 from customer_classifier.training.names import HEURISTIC
 
@@ -243,6 +246,62 @@ def baseline_scores(metadata: dict[str, Any], frame: pd.DataFrame) -> np.ndarray
     return scores
 
 
+def _recorded_fairness(metadata: Mapping[str, Any]) -> FairnessReport | None:
+    recorded = metadata.get("fairness")
+    return FairnessReport.from_metadata(recorded) if isinstance(recorded, dict) else None
+
+
+def fairness_evidence(
+    settings: FairnessSettings,
+    store: ModelStore,
+    champion: str | None,
+    metadata: dict[str, Any],
+    test: pd.DataFrame | None,
+    challenger_scores: np.ndarray | None,
+    threshold: float,
+) -> FairnessEvidence:
+    """Group figures of challenger, heuristic and champion, each at its own threshold.
+
+    With the test window all three are re-scored on it, resampled alike (one seed, one
+    window) so the gate can compare their gaps pair by pair; without it the figures
+    recorded at training count, the champion's only when measured on the same window.
+    """
+    if test is None:
+        recorded = store.get(champion).metadata if champion else {}
+        comparable = champion is not None and not window_differences(metadata, recorded)
+        return FairnessEvidence(
+            attributes=ATTRIBUTES,
+            challenger=_recorded_fairness(metadata),
+            champion=_recorded_fairness(recorded) if comparable else None,
+            basis="recorded at training"
+            + ("" if comparable or champion is None else "; the champion's on another window"),
+        )
+    labels = test["label"].to_numpy(dtype=int)
+    groups = group_attributes(test)
+
+    def report(scores: np.ndarray, at: float) -> FairnessReport:
+        return fairness_report(labels, scores, at, groups, settings)
+
+    heuristic = (metadata.get("candidates", {}).get(HEURISTIC) or {}).get("threshold")
+    basis = "re-scored on this window"
+    theirs: FairnessReport | None = None
+    if champion is not None:
+        try:
+            bundle = store.load(champion)
+            theirs = report(_score(bundle, test), bundle.threshold)
+        except CustomerClassifierError as exc:
+            basis += f"; the champion could not be: {exc}"
+    return FairnessEvidence(
+        attributes=tuple(groups.columns),
+        challenger=None if challenger_scores is None else report(challenger_scores, threshold),
+        champion=theirs,
+        baseline=None
+        if heuristic is None
+        else report(baseline_scores(metadata, test), float(heuristic)),
+        basis=basis,
+    )
+
+
 def register_model(
     settings: Settings,
     bundle_dir: Path,
@@ -286,11 +345,13 @@ def register_model(
         labels = test["label"].to_numpy(dtype=int)
         baseline = precision_at_recall(labels, baseline_scores(metadata, test), min_recall)
         basis = "re-scored on this window"
+    tested: np.ndarray | None = None
     try:
         loaded = store.load(version)
         scores = _score(loaded, test if test is not None else probe_frame())
         if test is not None:
             precision = precision_at_recall(test["label"].to_numpy(dtype=int), scores, min_recall)
+            tested = scores
         loadable = (True, f"loaded back from {store.uri} with every checksum right; scored")
     except CustomerClassifierError as exc:
         loadable = (False, f"could not be loaded back and scored: {exc}")
@@ -313,8 +374,11 @@ def register_model(
                 for name, c in metadata.get("candidates", {}).items()
             },
             business_value=metadata.get("business_value"),
+            fairness=fairness_evidence(
+                settings.fairness, store, champion, metadata, test, tested, bundle.threshold
+            ),
         ),
-        gate_checks(settings.gate),
+        gate_checks(settings.gate, settings.fairness),
     )
     if decision.promoted:
         try:

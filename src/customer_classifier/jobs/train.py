@@ -22,10 +22,12 @@ from customer_classifier import __version__
 from customer_classifier.errors import TrainingError
 from customer_classifier.evaluation.contributions import METADATA_KEY as EXPLANATION_KEY
 from customer_classifier.evaluation.contributions import explanation_metadata
+from customer_classifier.evaluation.fairness import fairness_report
 from customer_classifier.evaluation.importance import permutation_importances
 from customer_classifier.evaluation.metrics import roc_points
 from customer_classifier.evaluation.outcome import CandidateResult, TrainingOutcome
 from customer_classifier.evaluation.report import write_training_report
+from customer_classifier.evaluation.segments import group_attributes
 from customer_classifier.evaluation.value import ValueTerms
 from customer_classifier.features.build import FEATURE_NAMES, observed_vocabularies
 from customer_classifier.models.calibrated import base_model
@@ -239,6 +241,13 @@ def train_models(
         max_rows=settings.explain.max_rows,
     )
     deployed = base_model(chosen.model)
+    fairness = fairness_report(
+        outcome.test_labels,
+        chosen.test_scores,
+        chosen.threshold.threshold,
+        group_attributes(frames["test"]),
+        settings.fairness,
+    )
     candidates: dict[str, dict[str, Any]] = {
         r.name: {
             "threshold": r.threshold.threshold,
@@ -281,6 +290,7 @@ def train_models(
             settings.precision_target, settings.min_recall, settings.promotion_margin
         ).to_metadata(),
         "data_verification": manifest.get("verification"),
+        "fairness": fairness.to_metadata(),
         "trained_at": dt.datetime.now(dt.UTC).isoformat(),
         **({"framework": deployed.info} if isinstance(deployed, KerasTabularModel) else {}),
     }
@@ -298,6 +308,7 @@ def train_models(
             "data snapshot": manifest["content_hash"][:16],
             "code version": metadata["code_version"],
         },
+        fairness=fairness,
     )
     fpr, tpr, thr = roc_points(outcome.test_labels, chosen.test_scores)
     return TrainResult(
@@ -306,6 +317,7 @@ def train_models(
         metrics={
             **{f"test_{k}": v for k, v in test_figures(chosen).items()},
             **value_metrics(outcome),
+            **{f"test_{k}": v for k, v in fairness.scalars().items()},
         },
         candidates={name: c["test"]["precision"] for name, c in candidates.items()},
         skipped_candidates=dict(outcome.skipped),

@@ -12,8 +12,10 @@ that window, whatever the environment of the register step says.
 
 The checks are data (:class:`GateCheck`: name, evidence, threshold, blocking or not) in
 :func:`gate_checks`; :func:`decide` runs them in order and promotes only when none
-fails. A failed check that does not block shows as ``warn``. A new check (calibration,
-fairness) is one more entry in that list; ``decide`` does not change.
+fails. A failed check that does not block shows as ``warn``. A new check (calibration)
+is one more entry in that list; ``decide`` does not change. The fairness check compares
+the challenger's gaps between groups with the champion's on the same window
+(:mod:`customer_classifier.evaluation.fairness`).
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from typing import Any, Literal
 
 from customer_classifier.data.evidence import VerificationEvidence
 from customer_classifier.errors import RegistryError
+from customer_classifier.evaluation.fairness import FairnessReport, gap_changes
 from customer_classifier.evaluation.target import target_verdict
-from customer_classifier.settings import GateSettings
+from customer_classifier.settings import FairnessSettings, GateSettings
 
 Status = Literal["pass", "fail", "warn", "n/a", "not checked"]
 Result = Literal["pass", "fail", "n/a", "not checked"]
@@ -92,6 +95,22 @@ class ChampionEvidence:
 
 
 @dataclass(frozen=True)
+class FairnessEvidence:
+    """Each model's group figures on the challenger's test window, at its own threshold.
+
+    ``attributes`` are the group attributes measured; a report is None when no figure
+    exists for that model on this window, and ``basis`` says how they were obtained or
+    why one is missing.
+    """
+
+    attributes: tuple[str, ...]
+    challenger: FairnessReport | None
+    champion: FairnessReport | None = None
+    baseline: FairnessReport | None = None
+    basis: str = "re-scored on this window"
+
+
+@dataclass(frozen=True)
 class GateInputs:
     version: str
     candidate: str
@@ -113,6 +132,8 @@ class GateInputs:
     """Every candidate's test precision at the policy's recall, recorded at training."""
     business_value: Mapping[str, Any] | None = None
     """The value figures recorded at training (``model.json``'s ``business_value``)."""
+    fairness: FairnessEvidence | None = None
+    """Group figures of challenger, champion and heuristic on the same test window."""
 
 
 @dataclass(frozen=True)
@@ -318,12 +339,85 @@ def _meets_target(inputs: GateInputs) -> Outcome:
     return Outcome("pass" if ok else "fail", detail, inputs.precision, policy.precision_target)
 
 
-def _fairness(inputs: GateInputs) -> Outcome:
-    del inputs
-    return Outcome(
-        "not checked",
-        "segment/fairness evaluation is not built yet; this decision does not consider it",
-    )
+def _gap_words(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _flagged(report: FairnessReport) -> str:
+    found = report.underperforming
+    if not found:
+        return "no underperforming group"
+    listed = ", ".join(f"{a}={g.group} {g.precision:.3f}" for a, g in found)
+    return f"underperforming (precision vs {report.overall_precision:.3f} overall): {listed}"
+
+
+def _fairness_judge(settings: FairnessSettings) -> Callable[[GateInputs], Outcome]:
+    """The fairness check under ``settings``: no gap of the challenger wider than the
+    champion's by more than the tolerance (and by more than the resampling noise);
+    without a champion, the precision gap under the ceiling."""
+
+    def judge(inputs: GateInputs) -> Outcome:
+        found = inputs.fairness
+        if found is None or found.challenger is None:
+            why = found.basis if found is not None else "no group figures were given"
+            return Outcome(
+                "not checked",
+                f"no fairness figures for this version on the test window ({why}); give "
+                "the register step this run's features to re-score it",
+            )
+        mine = found.challenger
+        heuristic = ""
+        if found.baseline is not None:
+            widest = max(
+                (a.gaps["precision_gap"].value, a.attribute) for a in found.baseline.attributes
+            )
+            heuristic = f"; heuristic's widest precision gap {widest[0]:.3f} ({widest[1]})"
+        if inputs.champion is None:
+            gaps = [(a.gaps["precision_gap"], a.attribute) for a in mine.attributes]
+            gap, attribute = max(gaps, key=lambda g: g[0].value)
+            ok = gap.value <= settings.max_gap + 1e-12
+            return Outcome(
+                "pass" if ok else "fail",
+                f"no champion: widest precision gap {gap.value:.3f} ({attribute}, interval "
+                f"{gap.low:.3f}-{gap.high:.3f}) vs ceiling {settings.max_gap:.2f} "
+                f"(CC_FAIRNESS__MAX_GAP); {_flagged(mine)}{heuristic} ({found.basis})",
+                observed=gap.value,
+                required=settings.max_gap,
+            )
+        if found.champion is None:
+            return Outcome(
+                "not checked",
+                f"champion {inputs.champion.version} has no fairness figures on this window "
+                f"({found.basis}); give the register step this run's features to re-score it",
+            )
+        changes = gap_changes(mine, found.champion)
+        if not changes:
+            return Outcome("not checked", "challenger and champion share no measured attribute")
+        widened = [
+            c
+            for c in changes
+            if c.widening > settings.tolerance + 1e-12 and (c.low is None or c.low > 0)
+        ]
+        shown = widened or [max(changes, key=lambda c: c.widening)]
+
+        def words(c: Any) -> str:
+            paired = "" if c.low is None else f", paired interval {c.low:+.3f} to {c.high:+.3f}"
+            return (
+                f"{c.attribute} {_gap_words(c.gap)} {c.challenger:.3f} vs champion "
+                f"{c.champion:.3f} ({c.widening:+.3f}{paired})"
+            )
+
+        head = "widened beyond" if widened else "largest change, within"
+        return Outcome(
+            "fail" if widened else "pass",
+            f"{head} the tolerance {settings.tolerance:.2f} (CC_FAIRNESS__TOLERANCE) against "
+            f"champion {inputs.champion.version}: {'; '.join(words(c) for c in shown)}; "
+            f"{_flagged(mine)}{heuristic} ({found.basis})",
+            observed=max(c.widening for c in changes),
+            required=settings.tolerance,
+        )
+
+    return judge
 
 
 def _value(inputs: GateInputs) -> Outcome:
@@ -382,16 +476,31 @@ BUSINESS_VALUE = GateCheck(
     judge=_value,
     blocking=False,
 )
-FAIRNESS = GateCheck(
-    "fairness across segments",
-    evidence="per-segment figures (not built yet)",
-    threshold="not defined yet",
-    judge=_fairness,
-    blocking=False,
-)
 
 
-def gate_checks(settings: GateSettings | None = None) -> tuple[GateCheck, ...]:
+def fairness_check(settings: FairnessSettings | None = None) -> GateCheck:
+    """The fairness check under ``settings`` (blocking unless ``CC_FAIRNESS__CHECK=warn``)."""
+    settings = settings or FairnessSettings()
+    return GateCheck(
+        "fairness across segments",
+        evidence="per group (segment, country, channel, age, tenure, loyalty): precision, "
+        "recall, selection rate and count of challenger and champion (and the heuristic) "
+        "on the same test window at their thresholds; the demographic parity, equalized "
+        "odds and precision gaps between judged groups, with paired bootstrap intervals",
+        threshold=f"no gap wider than the champion's by more than {settings.tolerance:.2f} "
+        "with its paired interval above 0; with no champion, the widest precision gap at "
+        f"most {settings.max_gap:.2f}",
+        judge=_fairness_judge(settings),
+        blocking=settings.check == "block",
+    )
+
+
+FAIRNESS = fairness_check()
+
+
+def gate_checks(
+    settings: GateSettings | None = None, fairness: FairnessSettings | None = None
+) -> tuple[GateCheck, ...]:
     """The declared checks, in the order the decision lists them."""
     settings = settings or GateSettings()
     target = dataclasses.replace(MEETS_TARGET, blocking=settings.precision_target_check == "block")
@@ -402,7 +511,7 @@ def gate_checks(settings: GateSettings | None = None) -> tuple[GateCheck, ...]:
         BEATS_CHAMPION,
         target,
         BUSINESS_VALUE,
-        FAIRNESS,
+        fairness_check(fairness),
     )
 
 

@@ -99,3 +99,29 @@ def test_every_corruption_changes_the_data(kind: str) -> None:
     # The clean input is left as it was.
     pd.testing.assert_frame_equal(clean.customers, generate(SMALL).customers)
     pd.testing.assert_frame_equal(clean.sales, generate(SMALL).sales)
+
+
+def test_a_planted_bias_removes_only_recent_sales_of_the_affected_group() -> None:
+    from customer_classifier.data.generate import BIASED_MIN_AGE, BIASED_SEGMENT
+
+    config = GeneratorConfig(n_customers=2000, seed=5)
+    clean, biased = generate(config), generate(replace(config, bias=0.6))
+    pd.testing.assert_frame_equal(clean.customers, biased.customers)
+    customers = clean.customers.set_index("customer_id")
+    age = config.end.year - customers["birth_year"].astype(float)
+    # Birth years left out as missing still carry the drawn age; none of them is kept out.
+    affected = customers.index[(customers["segment"] == BIASED_SEGMENT) & ~(age < BIASED_MIN_AGE)]
+    key = ["customer_id", "sold_at", "amount"]
+    kept = clean.sales.merge(biased.sales[key], on=key, how="left", indicator=True)
+    removed = kept.loc[kept["_merge"] == "left_only"]
+    assert len(removed) > 0
+    assert len(biased.sales) == len(clean.sales) - len(removed)
+    assert removed["customer_id"].isin(affected).all()
+    horizon = pd.Timestamp(config.end) - pd.Timedelta(days=3 * config.bias_quarter_days)
+    assert (removed["sold_at"] >= horizon).all()
+    # Roughly the planted share of the affected customers' recent sales goes.
+    recent = clean.sales[
+        clean.sales["customer_id"].isin(affected) & (clean.sales["sold_at"] >= horizon)
+    ]
+    assert 0.4 < len(removed) / len(recent) < 0.8
+    assert biased.sales["sale_id"].is_unique

@@ -112,10 +112,10 @@ def test_an_unloadable_version_is_never_promoted() -> None:
     assert "model.joblib" in " ".join(decision.reasons)
 
 
-def test_fairness_is_reported_as_not_checked() -> None:
+def test_fairness_without_group_figures_is_reported_as_not_checked() -> None:
     decision = decide(inputs())
     assert status(decision, "fairness across segments") == "not checked"
-    assert "not built yet" in decision.to_markdown()
+    assert "no fairness figures for this version" in decision.to_markdown()
     assert decision.promoted
 
 

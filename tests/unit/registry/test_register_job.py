@@ -22,7 +22,13 @@ from customer_classifier.jobs.register import RegisterResult
 from customer_classifier.registry import LocalModelStore, ModelBundle
 from customer_classifier.registry.bundle import METADATA_FILE, MODEL_FILE
 from customer_classifier.registry.store import ModelVersion
-from customer_classifier.settings import ExplicitSettings, GateSettings, Settings, load_settings
+from customer_classifier.settings import (
+    ExplicitSettings,
+    FairnessSettings,
+    GateSettings,
+    Settings,
+    load_settings,
+)
 
 pytestmark = pytest.mark.slow
 DATA = GeneratorConfig(n_customers=3000, seed=4)
@@ -59,7 +65,15 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return ExplicitSettings(database_url="sqlite:///unused.db", store_uri=str(tmp_path / "store"))
+    """The fairness check only warns here: on this data logistic regression selects more
+    corporate and fewer consumer customers than gradient boosting and widens the segment
+    equalized odds gap beyond the tolerance, which would keep it challenger; these tests
+    are about re-scoring, lineage and races (tests/model/test_fairness.py blocks)."""
+    return ExplicitSettings(
+        database_url="sqlite:///unused.db",
+        store_uri=str(tmp_path / "store"),
+        fairness=FairnessSettings(check="warn"),
+    )
 
 
 def metadata(bundle_dir: Path) -> dict[str, Any]:
@@ -111,7 +125,8 @@ def test_first_model_promoted_with_lineage(
     assert lineage["metrics"]["test"]["precision_at_min_recall"] > 0
     assert "lineage" not in metadata(trained["weaker"])  # the input bundle is left alone
     assert "# Model " in result.markdown
-    assert "not built yet" in result.markdown
+    assert "| fairness across segments | pass | no |" in result.markdown
+    assert "(recorded at training)" in result.markdown
 
 
 def test_champion_is_rescored_on_this_runs_window(
@@ -129,6 +144,12 @@ def test_champion_is_rescored_on_this_runs_window(
     assert check["required"] == pytest.approx(recorded + settings.promotion_margin)
     assert second.promoted is True
     assert second.champion == second.version != first.version
+    # Both are re-scored by group too: the widened segment gap shows, as a warning here.
+    fairness = next(c for c in second.decision.checks if c.name == "fairness across segments")
+    assert fairness.status == "warn"
+    assert f"against champion {first.version}" in fairness.detail
+    assert "segment equalized odds difference" in fairness.detail
+    assert "(re-scored on this window)" in fairness.detail
 
 
 def test_a_champion_from_another_window_needs_the_features(
