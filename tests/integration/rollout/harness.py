@@ -29,7 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -438,9 +438,9 @@ class ScenarioResult:
     canary_history: list[dict[str, Any]]
     champion: str | None
     isvc: dict[str, Any]
-    api_requests: int
+    patches: list[Any]
+    """The bodies of the patches the controller sent the InferenceService, in order."""
     conflicts: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def requests(self, version: str) -> list[Sent]:
         return [s for s in self.sent if s.version == version]
@@ -572,7 +572,11 @@ class Rig:
                 canary_history=store.history("canary"),
                 champion=store.get_alias("champion"),
                 isvc=api.isvc(NAMESPACE, ISVC_NAME),
-                api_requests=len(api.requests),
+                patches=[
+                    r.body
+                    for r in api.requests
+                    if r.method == "PATCH" and "/inferenceservices/" in r.path
+                ],
                 conflicts=cluster.conflicts,
             )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
@@ -49,9 +50,9 @@ SERVING_SOURCES = Path(__file__).resolve().parents[3] / "src" / "customer_classi
 
 
 @pytest.fixture(scope="module")
-def rollout_rig(trained_run: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
-    store_uri = Path(trained_run.settings.store_uri)  # type: ignore[attr-defined]
-    features = pd.read_parquet(trained_run.work / "features" / "test.parquet")  # type: ignore[attr-defined]
+def rollout_rig(trained_run: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    store_uri = Path(trained_run.settings.store_uri)
+    features = pd.read_parquet(trained_run.work / "features" / "test.parquet")
     try:
         with rig(tmp_path_factory.mktemp("rollout-e2e"), store_uri, features) as started:
             yield started
@@ -123,6 +124,21 @@ def test_a_healthy_canary_is_promoted_to_every_customer(rollout_rig: Rig, mode: 
     shares = (20, 50, 100)
     assert all(f"{p} %" in e["reason"] for e, p in zip(result.canary_history, shares, strict=True))
     assert event_reasons(result) == ["RolloutAdvanced", "RolloutAdvanced", "RolloutPromoted"]
+    # Every patch was guarded by the resourceVersion it was built from, and moved the
+    # mode's own fields.
+    assert result.patches
+    assert all(patch["metadata"]["resourceVersion"] for patch in result.patches)
+    spec_patches = [patch["spec"] for patch in result.patches if "spec" in patch]
+    if mode == "Knative":
+        shares = [p["predictor"]["canaryTrafficPercent"] for p in spec_patches]
+        assert shares == [20, 50, None]
+    else:
+        assert [(p.get("canary") or [{}])[0].get("trafficPercent") for p in spec_patches] == [
+            20,
+            50,
+            None,
+        ]
+        assert spec_patches[-1]["predictor"]["name"] == canary
 
 
 @pytest.mark.parametrize("kind", list(FAULTS))
@@ -157,6 +173,17 @@ def test_a_faulty_canary_is_rolled_back_while_the_stable_keeps_serving(
     assert figures["intervals_after_first_analysis"] <= 2.0, figures
     assert history_actions(result) == ["rollout advance", "rollout rollback"]
     assert event_reasons(result) == ["RolloutAdvanced", "RolloutRolledBack"]
+    spec_patches = [patch["spec"] for patch in result.patches if "spec" in patch]
+    if mode == "Knative":
+        # Traffic off the canary first, then the spec names the stable model again.
+        shares = [p["predictor"]["canaryTrafficPercent"] for p in spec_patches]
+        assert shares == [20, 0, None]
+        assert spec_patches[-1]["predictor"]["model"]["storageUri"].endswith(stable)
+    else:
+        assert [p["canary"] and p["canary"][0]["trafficPercent"] for p in spec_patches] == [
+            20,
+            None,
+        ]
     assert "RolloutHeld" in [event["reason"] for event in result.events]  # failed interval 1
     assert result.events[-1]["type"] == "Warning"
 
@@ -171,7 +198,14 @@ def test_a_canary_without_metrics_pauses_and_is_never_promoted(rollout_rig: Rig,
     assert result.champion == result.stable
     # Paused where it stood: the split waits for an operator (resume or abort).
     assert observed_traffic(result.isvc).canary_percent == 20
+    # The canary served, and Prometheus did scrape it: it just found no metrics there.
+    assert result.requests(result.canary)
+    assert result.failures(result.canary) == []
     assert result.failures(result.stable) == []
+    up = PrometheusQueries(rollout_rig.prometheus_url).scalar(
+        f'max(up{{model_version="{result.canary}"}})'
+    )
+    assert up == 0
     assert history_actions(result) == ["rollout advance", "rollout pause"]
     assert event_reasons(result) == ["RolloutAdvanced", "RolloutPaused"]
 
