@@ -68,7 +68,7 @@ NO_METRICS_PATH = "/no-metrics"
 FAULTS: dict[str, dict[str, float]] = {
     "errors": {"fail_share": 0.5},
     "slow": {"delay_s": 0.5},
-    "shifted": {"shift": 0.5},
+    "shifted": {"shift": 0.6},
 }
 """Each injected fault: the :class:`FaultyModel` arguments of its canary version."""
 KINDS = ("healthy", *FAULTS, "silent")
@@ -78,7 +78,8 @@ EXPECTED_FAILURES = {
     "slow": {"latency_p99_seconds"},
     "shifted": {"score_divergence", "label_mix_shift"},
 }
-"""The checks each fault must fail (and no others)."""
+"""The checks each fault must fail. Latency may fail beside them on a busy machine: a
+wrapped model is scored through its pipeline, slower than the champion's compiled path."""
 
 
 def rollout_settings(prometheus_url: str, **overrides: Any) -> RolloutSettings:
