@@ -20,6 +20,7 @@ help:
 	@echo "make bench-training the Keras candidate on 1M rows (CPU or GPU) -> benchmarks/results/training.json"
 	@echo "make serve          the KServe predictor on the current champion (V1/V2 on :8080, gRPC :8081)"
 	@echo "make bench-serving  load test of the predictor against a stock-style server -> benchmarks/results/serving.json"
+	@echo "make bench-rollout  canary rollouts with injected faults: time to 0 % and failed requests -> benchmarks/results/rollout.json"
 	@echo "make submit ENV=dev     compile, upload a pipeline version and start a run on Kubeflow Pipelines (PIPELINE=training|scoring)"
 	@echo "make schedule ENV=dev   create or update the nightly recurring runs (idempotent; DRY_RUN=1 only prints the plan)"
 	@echo "make render ENV=dev  what deploy would apply: build/render/ENV/manifests.yaml (kustomize) and chart.yaml (helm)"
@@ -135,3 +136,12 @@ deploy: check-env
 	$(TOOLS)/kubectl apply -k manifests/overlays/$(ENV)
 	$(TOOLS)/helm upgrade --install $(RELEASE) $(CHART) --namespace ml-$(ENV) \
 		--values $(CHART)/values-$(ENV).yaml --rollback-on-failure --timeout $(DEPLOY_TIMEOUT)
+
+.PHONY: bench-rollout
+
+# The end-to-end rollout scenarios (real predictors, Prometheus, the controller over a
+# stand-in API server): per injected fault, seconds to 0 % and failed requests
+# -> benchmarks/results/rollout.json
+bench-rollout: $(STAMP)
+	bash scripts/ensure-prometheus.sh
+	$(PY) benchmarks/bench_rollout.py

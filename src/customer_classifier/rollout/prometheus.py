@@ -122,7 +122,11 @@ def score_divergence(canary: Mapping[str, float], stable: Mapping[str, float]) -
             f"the two sides' score buckets differ ({sorted(canary)} vs {sorted(stable)}); "
             "both must export the same cc_serving_score buckets"
         )
-    return float(jensenshannon(histogram_shares(canary), histogram_shares(stable), base=2))
+    # Equal histograms can round to a divergence a hair below zero, whose square root
+    # scipy returns as NaN: that is the distance 0, not a missing figure.
+    with np.errstate(invalid="ignore"):
+        distance = float(jensenshannon(histogram_shares(canary), histogram_shares(stable), base=2))
+    return 0.0 if math.isnan(distance) else distance
 
 
 @dataclass
