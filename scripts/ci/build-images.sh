@@ -16,7 +16,7 @@ here="scripts/ci"
 images="${*:-components serving training-gpu}"
 BUILDCTL="${BUILDCTL:-buildctl-daemonless.sh}"
 export METADATA_DIR="${METADATA_DIR:-build/images}"
-mkdir -p "$METADATA_DIR"
+mkdir -p build "$METADATA_DIR"
 
 if [ -n "${CI_REGISTRY:-}" ] && [ -n "${CI_REGISTRY_PASSWORD:-}" ]; then
     DOCKER_CONFIG="${DOCKER_CONFIG:-$(mktemp -d)}"

@@ -1,0 +1,83 @@
+"""lint, test and compile of .gitlab-ci.yml run, not only parse: gitlab-ci-local's shell
+executor runs them (``scripts/ci/gitlab-ci-local.sh``, what ``make ci-local`` does).
+
+The run happens in a snapshot of this checkout under ``tmp_path`` (its tracked and new
+files, committed to a throw-away git repository, since gitlab-ci-local reads git), with
+this checkout's ``.venv`` and ``.tools`` linked in, so its outputs (compiled/, build/,
+.gl/) stay out of the working tree. The jobs' selections are the script's small
+defaults: ruff on the CI paths, the parse tests of the CI file, one unit-test module;
+the whole suite is what CI's test job runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.ci.gitlab_ci import ROOT, tool
+
+pytestmark = pytest.mark.slow
+JOBS = ("lint", "test-local", "compile")
+
+
+def snapshot(target: Path) -> Path:
+    """Tracked and untracked-but-not-ignored files of the checkout, as a fresh repository."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    for raw in filter(None, listed):
+        name = raw.decode()
+        source = ROOT / name
+        if name in {".venv", ".tools"} or not source.is_file():
+            continue  # the links below; files deleted but not yet staged
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target / name)
+    for name in (".venv", ".tools"):
+        (target / name).symlink_to(ROOT / name)
+    git = ["git", "-c", "user.name=ci-local", "-c", "user.email=ci-local@localhost"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], cwd=target, check=True)
+    (target / ".git" / "info" / "exclude").write_text(".venv\n.tools\n")
+    subprocess.run([*git, "add", "-A"], cwd=target, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "snapshot"], cwd=target, check=True)
+    return target
+
+
+def test_lint_test_and_compile_pass_through_gitlab_ci_local(tmp_path: Path) -> None:
+    if not (ROOT / ".venv" / "bin" / "python").exists():
+        pytest.fail("no .venv in the checkout; run 'make setup' first")
+    if shutil.which("npm") is None and not (ROOT / ".tools" / "gitlab-ci-local").exists():
+        pytest.fail("gitlab-ci-local needs npm (Node.js 20 or later); install Node.js")
+    checkout = snapshot(tmp_path / "checkout")
+    env = {**os.environ, "CI_LOCAL_YAMLLINT": tool("yamllint", "yamllint")}
+    env["PATH"] = os.pathsep.join(
+        [str(Path(tool("check-jsonschema", "check-jsonschema")).parent), env["PATH"]]
+    )
+    done = subprocess.run(
+        ["bash", "scripts/ci/gitlab-ci-local.sh", *JOBS],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-6000:]
+    for job in JOBS:
+        assert re.search(rf"PASS\s+{re.escape(job)}\b", output), (
+            f"{job} did not pass:\n{output[-4000:]}"
+        )
+    assert "FAIL" not in output
+    # What the jobs left: the JUnit report, and pipelines pinned to the stand-in digest.
+    assert "<testsuite" in (checkout / "build" / "reports" / "junit.xml").read_text()
+    compiled = (checkout / "compiled" / "training_pipeline.yaml").read_text()
+    assert "@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" in compiled
+    assert "registry.invalid/customer-classifier/components@" in compiled
