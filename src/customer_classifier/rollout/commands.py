@@ -47,19 +47,11 @@ def start(
     follow: Annotated[
         bool, typer.Option(help="Judge every interval until the rollout ends or pauses.")
     ] = True,
-    fail_unless_promoted: Annotated[
-        bool,
-        typer.Option(
-            help="Exit 1 when a followed rollout ends rolled back, aborted or paused "
-            "(a CI job then fails)."
-        ),
-    ] = True,
     api_server: Annotated[str | None, HOST] = None,
 ) -> None:
     """Put VERSION on the first canary step, then follow the metrics to promotion or rollback."""
     from customer_classifier.registry.ops import resolve
     from customer_classifier.rollout import plan, wiring
-    from customer_classifier.rollout.analysis import Phase
 
     settings = load_settings()
     built = wiring.build(settings, host=api_server)
@@ -82,13 +74,6 @@ def start(
         return
     decision = controller.run(version) if follow else controller.begin(version)
     _print(_decision(decision))
-    phase = decision.state.phase
-    if follow and fail_unless_promoted and phase is not Phase.PROMOTED:
-        typer.echo(
-            f"rollout of {version} ended {phase.value}, not promoted: {decision.reason}",
-            err=True,
-        )
-        raise SystemExit(1)  # typer.Exit is swallowed by click outside standalone mode
 
 
 @app.command("status")
