@@ -77,7 +77,9 @@ def test_lint_test_and_compile_pass_through_gitlab_ci_local(tmp_path: Path) -> N
         )
     assert "FAIL" not in output
     # What the jobs left: the JUnit report, and pipelines pinned to the stand-in digest.
-    assert "<testsuite" in (checkout / "build" / "reports" / "junit.xml").read_text()
+    junit = (checkout / "build" / "reports" / "junit.xml").read_text()
+    assert 'classname="tests.unit.test_orchestration' in junit  # the local selection won
+    assert "test_ci_local" not in junit
     compiled = (checkout / "compiled" / "training_pipeline.yaml").read_text()
     assert "@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" in compiled
     assert "registry.invalid/customer-classifier/components@" in compiled

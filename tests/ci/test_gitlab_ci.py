@@ -250,6 +250,9 @@ def test_the_test_job_has_its_services_and_reports() -> None:
     assert local["script"] == test["script"]
     assert local["rules"] == [{"if": '$CI_LOCAL == "1"'}]
     assert test["rules"][0] == {"if": '$CI_LOCAL == "1"', "when": "never"}
+    # The whole suite, but the run of this file through gitlab-ci-local (GitLab runs it).
+    deselected = CONFIG["variables"]["PYTEST_ARGS"].removeprefix("--deselect ")
+    assert (ROOT / deselected).is_file()
 
 
 def test_the_build_passes_digests_to_compile() -> None:
