@@ -83,3 +83,66 @@ def test_lint_test_and_compile_pass_through_gitlab_ci_local(tmp_path: Path) -> N
     compiled = (checkout / "compiled" / "training_pipeline.yaml").read_text()
     assert "@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" in compiled
     assert "registry.invalid/customer-classifier/components@" in compiled
+
+
+SCENARIOS = {
+    "merge request": (
+        ["CI_PIPELINE_SOURCE=merge_request_event", "CI_MERGE_REQUEST_IID=5"],
+        ["CI_COMMIT_BRANCH"],
+        {"review": "on_success", "stop-review": "manual", "e2e-kind": "manual"},
+        {"deploy-dev", "deploy-test", "deploy-prod"},
+    ),
+    "default branch": (
+        ["CI_PIPELINE_SOURCE=push", "CI_COMMIT_BRANCH=main"],
+        [],
+        {"deploy-dev": "on_success", "gate-test": "on_success", "deploy-prod": "manual"},
+        {"review", "stop-review"},
+    ),
+    "tag": (
+        ["CI_PIPELINE_SOURCE=push", "CI_COMMIT_TAG=v1.2.0"],
+        ["CI_COMMIT_BRANCH"],
+        {"deploy-dev": "on_success", "load-test": "on_success", "deploy-prod": "manual"},
+        {"review", "e2e-kind"},
+    ),
+    "nightly schedule": (
+        ["CI_PIPELINE_SOURCE=schedule", "CI_COMMIT_BRANCH=main", "E2E_KIND=1"],
+        [],
+        {"e2e-kind": "on_success", "test": "on_success"},
+        {"deploy-dev", "deploy-prod", "review"},
+    ),
+}
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_each_kind_of_pipeline_gets_its_jobs_and_a_valid_needs_chain(
+    scenario: str, tmp_path: Path
+) -> None:
+    """gitlab-ci-local evaluates the rules and checks every job's needs are in the pipeline."""
+    variables, unset, expected, absent = SCENARIOS[scenario]
+    binary = subprocess.run(
+        ["bash", "scripts/ensure-gitlab-ci-local.sh"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    names = {v.split("=", 1)[0] for v in variables} | set(unset) | {"CI_DEFAULT_BRANCH"}
+    command = [binary, "--list", "--validate-dependency-chain"]
+    command += ["--state-dir", str(tmp_path / "state"), "--home", str(tmp_path / "home")]
+    command += ["--ignore-predefined-vars", ",".join(sorted(names))]
+    command += ["--variable", "CI_DEFAULT_BRANCH=main"]
+    for variable in variables:
+        command += ["--variable", variable]
+    for name in unset:
+        command += ["--unset-variable", name]
+    done = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, check=False, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [
+        line.split() for line in done.stdout.splitlines() if line and not line.startswith("name ")
+    ]
+    listed = {row[0]: row[2] for row in rows if len(row) >= 3}
+    for job, when in expected.items():
+        assert listed.get(job) == when, f"{scenario}: {job} is {listed.get(job)}, not {when}"
+    assert not absent & set(listed), f"{scenario}: {sorted(absent & set(listed))} should not run"

@@ -205,13 +205,26 @@ def test_prod_is_manual_on_the_default_branch_or_a_tag_only() -> None:
     assert prod["environment"] == {"name": "production", "deployment_tier": "production"}
     assert prod["resource_group"] == "production"
     assert prod["allow_failure"] is False  # blocks the pipeline until someone runs it
-    conditions = {r["if"] for r in prod["rules"]}
-    assert conditions == {"$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH", "$CI_COMMIT_TAG"}
-    assert all(r["when"] == "manual" for r in prod["rules"])
+    runs = [r for r in prod["rules"] if r.get("when") != "never"]
+    assert {r["if"] for r in runs} == {"$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH", "$CI_COMMIT_TAG"}
+    assert all(r["when"] == "manual" for r in runs)
+    assert all(
+        r["if"] == '$CI_PIPELINE_SOURCE == "schedule"' for r in prod["rules"] if r not in runs
+    )
     assert {"gate-test", "load-test"} <= {
         n if isinstance(n, str) else n["job"] for n in prod["needs"]
     }
     assert 'make rollout ENV=prod VERSION="$ROLLOUT_VERSION"' in prod["script"]
+
+
+@pytest.mark.parametrize("name", ["deploy-dev", "e2e-dev", "deploy-test", "gate-test", "load-test"])
+def test_dev_and_test_deploy_from_the_default_branch_and_tags_only(name: str) -> None:
+    rules = JOBS[name]["rules"]
+    assert rules[0] == {"if": '$CI_PIPELINE_SOURCE == "schedule"', "when": "never"}
+    assert [r["if"] for r in rules[1:]] == [
+        "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH",
+        "$CI_COMMIT_TAG",
+    ]
 
 
 def test_the_cluster_agents_limit_access() -> None:
