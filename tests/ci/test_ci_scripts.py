@@ -1,4 +1,4 @@
-"""The scripts the CI jobs run, checked on their own: scripts/ci/ and its helpers.
+"""The scripts the CI jobs run, checked on their own: scripts/ci/ and what it calls.
 
 The build job's commands cannot run here (no registry, no BuildKit daemon), so its
 argument assembly and digest hand-over are run with a stand-in ``buildctl`` executable
