@@ -135,7 +135,121 @@ deploy: check-env
 	@bash scripts/ensure-k8s-tools.sh >/dev/null
 	$(TOOLS)/kubectl apply -k manifests/overlays/$(ENV)
 	$(TOOLS)/helm upgrade --install $(RELEASE) $(CHART) --namespace ml-$(ENV) \
-		--values $(CHART)/values-$(ENV).yaml --rollback-on-failure --timeout $(DEPLOY_TIMEOUT)
+		--values $(CHART)/values-$(ENV).yaml --rollback-on-failure --timeout $(DEPLOY_TIMEOUT) \
+		$(HELM_ARGS)
+
+# --- CI/CD (.gitlab-ci.yml): each job runs one of these, so a developer can run it too ---
+.PHONY: ci-lint test-junit images compile-pinned review-deploy review-stop smoke e2e gate \
+	load-test rollout e2e-kind ci-local
+
+# SETUP is what the CI targets need before they run: the virtual environment. The local
+# gitlab-ci-local run (make ci-local) sets it empty to use an existing .venv as it is.
+SETUP ?= $(STAMP)
+# The serving image CI built (IMAGE_DIGEST_SERVING from the build job's dotenv): deploys
+# pin the chart to it. Empty outside CI: the chart's own tag.
+HELM_ARGS ?= $(if $(IMAGE_DIGEST_SERVING),--set image.repository=$(CI_REGISTRY_IMAGE)/serving \
+	--set image.digest=$(IMAGE_DIGEST_SERVING))
+# What the lint job checks: ruff on LINT_PATHS, mypy unless SKIP_MYPY=1, the Dockerfiles,
+# the chart (helm lint --strict, every environment), YAML, and the schema tests.
+LINT_PATHS ?= .
+SCHEMA_TESTS ?= tests/deploy/test_schemas.py tests/deploy/test_manifests.py tests/ci/test_gitlab_ci.py
+YAML_FILES := .gitlab-ci.yml .gitlab/agents .yamllint.yaml
+YAMLLINT ?= $(BIN)/yamllint
+# What the test job runs: the whole suite by default; PYTEST_ARGS narrows it.
+PYTEST_ARGS ?=
+REPORTS := build/reports
+COVERAGE ?= --cov=customer_classifier --cov-report=term --cov-report=xml:$(REPORTS)/coverage.xml
+# Pipelines' run deadline in CI, seconds.
+RUN_TIMEOUT_S ?= 3600
+# Thresholds of the load test against the test environment.
+LOAD_DURATION_S ?= 30
+LOAD_CONNECTIONS ?= 8
+LOAD_MIN_RPS ?= 50
+LOAD_MAX_P99_MS ?= 250
+NAMESPACE ?= $(if $(ENV),ml-$(ENV))
+VERSION ?=
+
+ci-lint: $(SETUP)
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(if $(filter 1,$(SKIP_MYPY)),@echo "mypy skipped (SKIP_MYPY=1)",$(BIN)/mypy)
+	@for file in images/*.Dockerfile; do \
+		echo "hadolint $$file"; $(BIN)/hadolint --failure-threshold warning "$$file" || exit 1; \
+	done
+	@bash scripts/ensure-k8s-tools.sh >/dev/null
+	$(TOOLS)/helm lint --strict $(CHART)
+	@for env in $(ENVIRONMENTS); do \
+		$(TOOLS)/helm lint --strict $(CHART) --values $(CHART)/values-$$env.yaml || exit 1; \
+	done
+	$(YAMLLINT) --strict $(YAML_FILES)
+	$(if $(strip $(SCHEMA_TESTS)),$(PY) -m pytest -q -p no:cacheprovider $(SCHEMA_TESTS))
+
+# The test job: JUnit report and coverage under build/reports (CI artifacts).
+test-junit: $(SETUP)
+	bash scripts/ensure-postgres.sh >/dev/null
+	bash scripts/ensure-prometheus.sh >/dev/null
+	bash scripts/ensure-k8s-tools.sh >/dev/null
+	@mkdir -p $(REPORTS)
+	$(PY) -m pytest --junitxml=$(REPORTS)/junit.xml $(COVERAGE) $(PYTEST_ARGS)
+
+# The three images with BuildKit, no Docker daemon; digests to build/images.env.
+images:
+	sh scripts/ci/build-images.sh
+
+# The pipelines' IR YAML with the images pinned to digests (CC_IMAGES__* from the build).
+compile-pinned: $(SETUP)
+	$(PY) -m pipelines.compile --output-dir compiled
+	$(PY) scripts/ci/check_pinned.py compiled
+
+# A merge request's own namespace (ml-review-<iid>): the dev overlay and the chart.
+review-deploy:
+	bash scripts/ci/review.sh deploy "$(REVIEW_NAMESPACE)"
+
+review-stop:
+	bash scripts/ci/review.sh stop "$(REVIEW_NAMESPACE)"
+
+# One prediction from the deployed predictor of ENV (or NAMESPACE).
+smoke:
+	@bash scripts/ensure-k8s-tools.sh >/dev/null
+	bash scripts/ci/smoke.sh "$(NAMESPACE)"
+
+# Training then scoring on ENV's cluster through the KFP API, each run waited for and judged.
+e2e: check-env $(SETUP)
+	@mkdir -p build/e2e
+	$(PY) scripts/ci/run_pipeline.py --env "$(ENV)" --pipeline training \
+		--timeout-s $(RUN_TIMEOUT_S) --summary build/e2e/training-$(ENV).json
+	$(PY) scripts/ci/run_pipeline.py --env "$(ENV)" --pipeline scoring \
+		--timeout-s $(RUN_TIMEOUT_S) --summary build/e2e/scoring-$(ENV).json
+
+# The gate on ENV's data: a training run there, then champion must be its challenger.
+gate: check-env $(SETUP)
+	@mkdir -p build/e2e
+	$(PY) scripts/ci/run_pipeline.py --env "$(ENV)" --pipeline training \
+		--timeout-s $(RUN_TIMEOUT_S) --summary build/e2e/gate-$(ENV).json
+	$(PY) scripts/ci/gate_check.py --dotenv build/gate.env
+
+# The serving benchmark's client against ENV's predictor (port-forward), with thresholds.
+load-test: check-env $(SETUP)
+	bash benchmarks/ensure-wrk.sh >/dev/null
+	@bash scripts/ensure-k8s-tools.sh >/dev/null
+	bash scripts/ci/with-predictor.sh "$(NAMESPACE)" $(PY) scripts/ci/load_test.py \
+		--duration $(LOAD_DURATION_S) --connections $(LOAD_CONNECTIONS) \
+		--min-rps $(LOAD_MIN_RPS) --max-p99-ms $(LOAD_MAX_P99_MS) --output build/load-test.json
+
+# The canary rollout of VERSION on ENV's InferenceService; fails unless it is promoted.
+rollout: check-env $(SETUP)
+	@if [[ -z "$(VERSION)" ]]; then echo "error: set VERSION=<registry version>" >&2; exit 2; fi
+	CC_ROLLOUT__NAMESPACE="$${CC_ROLLOUT__NAMESPACE:-ml-$(ENV)}" \
+		$(BIN)/customer-classifier rollout start "$(VERSION)"
+
+# A kind cluster with cert-manager, KServe and Kubeflow Pipelines; deploy, train, score, call.
+e2e-kind: $(SETUP)
+	bash scripts/ci/e2e-kind.sh
+
+# lint, test and compile of .gitlab-ci.yml run here by gitlab-ci-local's shell executor,
+# on small selections (CI runs them whole); see scripts/ci/gitlab-ci-local.sh.
+ci-local:
+	bash scripts/ci/gitlab-ci-local.sh
 
 .PHONY: bench-rollout
 

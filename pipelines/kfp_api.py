@@ -46,6 +46,24 @@ class PipelineVersion:
     uploaded: bool
 
 
+@dataclass(frozen=True)
+class RunState:
+    """A run as CI judges it: its state, each task's state, the server's error if any."""
+
+    run_id: str
+    state: str
+    tasks: dict[str, str]
+    error: str
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+
+FINISHED_STATES = frozenset({"SUCCEEDED", "SKIPPED", "FAILED", "CANCELED"})
+"""Run states of the v2beta1 API after which nothing changes any more."""
+
+
 def _by_name(name: str) -> str:
     return json.dumps(
         {"predicates": [{"operation": _EQUALS, "key": "display_name", "stringValue": name}]}
@@ -214,6 +232,18 @@ class KfpApi:
                 service_account=self._settings.service_account,
             )
         return str(run.run_id)
+
+    def run_state(self, run_id: str) -> RunState:
+        """The run and its tasks as the server reports them now (one request)."""
+        with self._answers(f"read the run {run_id!r}"):
+            run = self._client.get_run(run_id)
+        details = run.run_details
+        tasks = {
+            str(task.display_name): str(task.state)
+            for task in ((details.task_details if details else None) or [])
+        }
+        error = run.error.message if run.error and run.error.message else ""
+        return RunState(run_id, str(run.state or "PENDING"), tasks, str(error))
 
     def recurring_runs(self, experiment_id: str) -> list[RecurringRun]:
         """Every recurring run of the experiment, all pages."""

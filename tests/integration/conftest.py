@@ -10,6 +10,8 @@ No Docker, no system service, no fixed port.
 Without the binaries (or without a way to run them as a non-root user) the tests are
 skipped with the reason, except where ``TEST_REQUIRE_POSTGRES=1`` (CI sets it in
 ``.ci/run``): there a missing server is a failure, never a silent skip.
+``TEST_POSTGRES_URL`` (the GitLab test job's PostgreSQL service) replaces the private
+server with one already running: a superuser's URL of its ``postgres`` database.
 """
 
 from __future__ import annotations
@@ -75,6 +77,10 @@ def postgres_server() -> Iterator[str]:
     root, which the ``postgres`` user could not enter (and which pytest re-locks when
     another session starts).
     """
+    external = os.environ.get("TEST_POSTGRES_URL")
+    if external:  # a server of CI's own (a job service): used as it is, never stopped
+        yield external
+        return
     bin_dir = _bin_dir()
     if bin_dir is None:
         _unavailable(f"no initdb/pg_ctl under {PG_ROOT}/*/bin")

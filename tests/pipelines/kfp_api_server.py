@@ -231,6 +231,11 @@ class KfpApiServer:
             return 200, experiment
         if rest == "/runs" and method == "POST":
             return 200, self._create_run(body)
+        if rest.startswith("/runs/") and method == "GET":
+            run = s.runs.get(rest[len("/runs/") :])
+            if run is None:
+                raise ApiError(404, f"run {rest[len('/runs/') :]} not found")
+            return 200, run
         if rest == "/recurringruns" and method == "POST":
             return 200, self._create_recurring_run(body)
         if rest == "/recurringruns" and method == "GET":
