@@ -39,3 +39,8 @@ class TrainingError(CustomerClassifierError):
 
 class CandidateSkippedError(TrainingError):
     """One candidate cannot train on this data; the others go on, and the reason is kept."""
+
+
+class ShardError(CustomerClassifierError):
+    """A shard of a sharded night failed, or the shards do not cover the night: nothing
+    was published, and the message names the shard's customer-id range."""
