@@ -450,6 +450,9 @@ class Settings(BaseSettings):
     """Cross-validation folds of the hyper-parameter search."""
     min_positives: int = Field(default=50, ge=1)
     """Fewest good customers a window may hold: below it, training stops with an error."""
+    training_sample_rows: int = Field(default=0, ge=0)
+    """Most rows of the training window the scikit-learn candidates fit on (a stratified
+    sample; 0: all). The Keras candidate and every evaluation use the full windows."""
     seed: int = 42
     """Random seed of training: same data, same seed, same model."""
     predictions_table: str = "customer_predictions"

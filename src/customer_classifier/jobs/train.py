@@ -184,6 +184,7 @@ def train_models(
         folds=settings.cv_folds,
         seed=settings.seed,
         min_positives=settings.min_positives,
+        sample_rows=settings.training_sample_rows,
     )
     chosen = outcome.chosen
     candidates: dict[str, dict[str, Any]] = {
