@@ -66,7 +66,11 @@ def output_table_problem(name: str) -> str | None:
             f"CC_PREDICTIONS_TABLE {shown} is a source table of the data contract "
             f"({', '.join(SOURCE_TABLES)}), which the nightly swap would replace; {_FIX}"
         )
-    for suffix, what in ((STAGING_SUFFIX, "staging"), (HISTORY_SUFFIX, "prediction history")):
+    for suffix, what in (
+        (STAGING_SUFFIX, "staging"),
+        (HISTORY_SUFFIX, "prediction history"),
+        (SHARDS_SUFFIX, "shard ledger"),
+    ):
         if name.endswith(suffix):
             return (
                 f"CC_PREDICTIONS_TABLE {shown} ends in {suffix!r}, which names the {what} "
