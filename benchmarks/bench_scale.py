@@ -119,7 +119,13 @@ def _frames(source: Path | None, customers: int, seed: int) -> Iterator[tuple[st
         _log(f"reading the base data from {source}")
         with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as conn:
             for table in ("customers", "sales"):
-                for part in pd.read_sql_query(f"SELECT * FROM {table}", conn, chunksize=COPY_ROWS):
+                # Nullable integer columns stay integers in the CSV (1952, not 1952.0).
+                for part in pd.read_sql_query(
+                    f"SELECT * FROM {table}",
+                    conn,
+                    chunksize=COPY_ROWS,
+                    dtype_backend="numpy_nullable",
+                ):
                     yield table, part
         return
     from customer_classifier.data.generate import GeneratorConfig, generate
@@ -135,16 +141,19 @@ def load_base(url: str, source: Path | None, customers: int, seed: int) -> None:
     """Contract tables (created by the project's writer), rows by COPY, then the indexes."""
     import sqlalchemy as sa
 
+    from customer_classifier.data.contract import SPECS
     from customer_classifier.data.database import connect, write_frame
 
     engine = connect(url)
-    created: set[str] = set()
+    created: list[str] = []
     raw = engine.raw_connection()
     try:
         for table, part in _frames(source, customers, seed):
             if table not in created:
-                write_frame(engine, table, part.iloc[0:0])
-                created.add(table)
+                contract = {c.name: c.kind for c in SPECS[table].columns}
+                kinds = {name: contract.get(name, "str") for name in part.columns}
+                write_frame(engine, table, part.iloc[0:0], kinds=kinds)
+                created.append(table)
             buffer = io.StringIO()
             part.to_csv(buffer, index=False, header=False)
             columns = ", ".join(part.columns)
@@ -248,7 +257,8 @@ def run_child(step: str, url: str, store: Path, run_id: str, argument: int = 0) 
     command = [sys.executable, __file__, "--child", step, url, str(store), run_id, str(argument)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        sys.stderr.write(done.stderr[-4000:])
+        errors = [line[:400] for line in done.stderr.splitlines() if "Error" in line]
+        sys.stderr.write("\n".join([*errors, done.stderr[-1500:]]) + "\n")
         raise SystemExit(f"the {step} child failed with exit code {done.returncode}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
