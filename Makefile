@@ -259,3 +259,11 @@ ci-local:
 bench-rollout: $(STAMP)
 	bash scripts/ensure-prometheus.sh
 	$(PY) benchmarks/bench_rollout.py
+
+.PHONY: bench-scale
+
+# Sharded nightly scoring on a PostgreSQL it starts itself: 1M and 2M customers (10 sales
+# each), 1 and 4 shards, seconds and peak RSS of every task -> benchmarks/results/scale.json
+bench-scale: $(STAMP)
+	bash scripts/ensure-postgres.sh
+	$(PY) benchmarks/bench_scale.py

@@ -22,10 +22,10 @@ STORE_SECRET = "customer-classifier-store"
 """S3/MinIO credentials of the model store, under the names KServe's storage initializer
 reads too, so one Secret serves the pipelines and the InferenceService."""
 STORE_SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-COMPILE_TIME_GROUPS = ("CC_GPU__", "CC_IMAGES__", "CC_SERVING__", "CC_KFP__")
-"""Settings fixed in the IR when compiling (where the GPU task runs, which images), read
-only by the predictor (from the InferenceService), or only by the client that submits
-and schedules runs (where the KFP API is): no task reads them."""
+COMPILE_TIME_GROUPS = ("CC_GPU__", "CC_IMAGES__", "CC_SERVING__", "CC_KFP__", "CC_SHARDS__")
+"""Settings fixed in the IR when compiling (where the GPU and shard tasks run, which
+images), read only by the predictor (from the InferenceService), or only by the client
+that submits and schedules runs (where the KFP API is): no task reads them."""
 PER_TASK_KEYS = frozenset({"CC_DL__TF_CONFIG", "CC_RUN__IMAGE", "CC_RUN__PIPELINE_RUN_ID"})
 """Set on each task by the pipeline or the Training Operator, never cluster-wide."""
 CONFIG_KEYS = tuple(

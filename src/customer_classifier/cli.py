@@ -432,6 +432,47 @@ def config_check(
     _print_json({"source": str(source), "keys": len(values), "valid": True})
 
 
+shards_app = typer.Typer(
+    no_args_is_help=True, help="Sharded nightly scoring, a step at a time (docs/scaling.md)."
+)
+app.add_typer(shards_app, name="shards")
+
+
+@shards_app.command("plan")
+def shards_plan(
+    shards: Annotated[int, typer.Option(help="Customer-id ranges to split the night into.")] = 1,
+    version: Annotated[str | None, typer.Option(help="Default: champion.")] = None,
+    run_id: Annotated[str | None, typer.Option(help="Default: CC_RUN__PIPELINE_RUN_ID.")] = None,
+) -> None:
+    """Plan a night: the ranges go to the shard ledger; prints the run id."""
+    from customer_classifier.jobs.shards import plan_night
+
+    plan = plan_night(_settings(), shards, version, run_id)
+    _print_json({"run_id": plan.run_id, "shards": [s.describe() for s in plan.shards]})
+
+
+@shards_app.command("score")
+def shards_score(
+    run_id: Annotated[str, typer.Option(help="The planned night.")],
+    shard: Annotated[int, typer.Option(help="Its number, from 1 (as errors name it).")],
+) -> None:
+    """Score one shard of a planned night (again, if it failed) into its staging table."""
+    from customer_classifier.jobs.score import summary_dict
+    from customer_classifier.jobs.shards import score_shard
+
+    _print_json(summary_dict(score_shard(_settings(), run_id, shard - 1)))
+
+
+@shards_app.command("publish")
+def shards_publish(run_id: Annotated[str, typer.Option(help="The planned night.")]) -> None:
+    """Check that the shards cover the night, then swap it into the predictions table."""
+    from dataclasses import asdict
+
+    from customer_classifier.jobs.shards import publish_night
+
+    _print_json(asdict(publish_night(_settings(), run_id)))
+
+
 def _error(message: str) -> None:
     """One unwrapped line (logs and pods have no terminal width), never read as markup."""
     console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)

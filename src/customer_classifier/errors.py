@@ -55,3 +55,8 @@ class PipelinesApiAuthError(PipelinesApiError):
 
 class ExplanationError(CustomerClassifierError):
     """A model version has no per-customer contributions (its type, or its metadata)."""
+
+
+class ShardError(CustomerClassifierError):
+    """A shard of a sharded night failed, or the shards do not cover the night: nothing
+    was published, and the message names the shard's customer-id range."""

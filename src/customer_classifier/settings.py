@@ -271,6 +271,21 @@ class GpuScheduling(BaseModel):
     """Size of the in-memory ``emptyDir`` on /dev/shm (the default 64Mi starves loaders)."""
 
 
+class ShardScheduling(BaseModel):
+    """How the nightly scoring's shard tasks run on a cluster (``CC_SHARDS__*``), fixed when
+    compiling. The number of shards is a pipeline parameter (``shards``); how many run at
+    once is not: KFP 2.17's ``dsl.ParallelFor`` takes its ``parallelism`` as a plain int."""
+
+    model_config = GROUP_CONFIG
+
+    parallelism: int = Field(default=4, ge=0, le=1_000)
+    """Shard tasks running at once (the ParallelFor's parallelism); 0: no limit."""
+    cpu: str = "2"
+    """CPU request of each shard task."""
+    memory: str = "2Gi"
+    """Memory request and limit of each shard task (see docs/scaling.md for 50M customers)."""
+
+
 class ImageSettings(BaseModel):
     """The container images the pipelines and the InferenceService run (``CC_IMAGES__*``),
     fixed when compiling; CI pins them to the digests it built."""
@@ -619,6 +634,9 @@ class Settings(BaseSettings):
     """Cross-validation folds of the hyper-parameter search."""
     min_positives: int = Field(default=50, ge=1)
     """Fewest good customers a window may hold: below it, training stops with an error."""
+    training_sample_rows: int = Field(default=0, ge=0)
+    """Most rows of the training window the scikit-learn candidates fit on (a stratified
+    sample; 0: all). The Keras candidate and every evaluation use the full windows."""
     seed: int = 42
     """Random seed of training: same data, same seed, same model."""
     predictions_table: str = "customer_predictions"
@@ -640,6 +658,7 @@ class Settings(BaseSettings):
     serving: ServingSettings = ServingSettings()
     dl: DeepLearningSettings = DeepLearningSettings()
     gpu: GpuScheduling = GpuScheduling()
+    shards: ShardScheduling = ShardScheduling()
     images: ImageSettings = ImageSettings()
     run: RunMetadata = RunMetadata()
     rollout: RolloutSettings = RolloutSettings()

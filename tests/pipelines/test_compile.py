@@ -16,7 +16,7 @@ from pipelines.platform import PIPELINE_SERVICE_ACCOUNT, RUN_AS_USER
 TRAINING_TASKS = {"verify-data", "ingest-data", "build-features", "condition-branches-1"}
 """Training and registration sit in the branches of ``train_dl`` (tests/pipelines/test_gpu_*)."""
 QUICK_BRANCH = "comp-condition-2"
-SCORING_TASKS = {"verify-data", "score-customers"}
+SCORING_TASKS = {"verify-data", "plan-shards", "for-loop-1", "publish-shards"}
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_training_tasks_and_artifacts(compiled: dict[str, dict[str, Any]]) -> No
 def test_scoring_runs_after_verification(compiled: dict[str, dict[str, Any]]) -> None:
     tasks = compiled["scoring_pipeline"]["spec"]["root"]["dag"]["tasks"]
     assert set(tasks) == SCORING_TASKS
-    assert tasks["score-customers"]["dependentTasks"] == ["verify-data"]
+    assert tasks["plan-shards"]["dependentTasks"] == ["verify-data"]
 
 
 def test_every_task_runs_the_component_image_with_config_and_secret(

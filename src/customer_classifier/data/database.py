@@ -254,10 +254,19 @@ def iter_chunks(values: Sequence[int], size: int) -> Iterator[tuple[int, int]]:
         yield int(part[0]), int(part[-1])
 
 
-def customer_ids(engine: sa.Engine) -> list[int]:
-    """Every customer id, sorted: the basis of the chunk bounds."""
+def customer_ids(engine: sa.Engine, id_range: tuple[int, int] | None = None) -> list[int]:
+    """Every customer id (of ``id_range``, inclusive), sorted: the basis of the chunk bounds."""
+    sql = "SELECT customer_id FROM customers ORDER BY customer_id"
+    params: tuple[int, ...] = ()
+    if id_range is not None:
+        marker = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        sql = (
+            f"SELECT customer_id FROM customers WHERE customer_id BETWEEN {marker} AND {marker} "
+            "ORDER BY customer_id"
+        )
+        params = (int(id_range[0]), int(id_range[1]))
     with engine.connect() as conn:
-        result = conn.exec_driver_sql("SELECT customer_id FROM customers ORDER BY customer_id")
+        result = conn.exec_driver_sql(sql, params)
         # Straight from the driver: a million ids need no per-row SQLAlchemy processing.
         return [int(row[0]) for row in result.cursor.fetchall()]
 

@@ -24,8 +24,11 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import GenericFunction
 
-from customer_classifier.data.contract import CATEGORIES, SALES_SPEC, sa_table
+from customer_classifier.data.contract import CATEGORIES, CUSTOMERS_SPEC, SALES_SPEC, sa_table
 from customer_classifier.data.database import as_stored
 
 WINDOWS = (30, 90, 365)
@@ -45,6 +48,53 @@ AGGREGATE_COLUMNS = (
 TIMESTAMP_COLUMNS = ("first_purchase_at", "last_purchase_at")
 FETCH_ROWS = 20_000
 """Rows taken from the driver at a time: bounds the Python objects alive at once."""
+
+
+class _Exact(GenericFunction[Any]):
+    """A float column summed exactly: as NUMERIC on PostgreSQL, the column elsewhere."""
+
+    name = "exact_input"
+    inherit_cache = True
+    _register = False
+
+
+class _Double(GenericFunction[Any]):
+    """An exact sum back to a float: DOUBLE PRECISION on PostgreSQL, unchanged elsewhere."""
+
+    name = "as_double"
+    inherit_cache = True
+    _register = False
+
+
+@compiles(_Exact)
+@compiles(_Double)
+def _unchanged(element: GenericFunction[Any], compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(_Exact, "postgresql")
+def _numeric(element: _Exact, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS NUMERIC)"
+
+
+@compiles(_Double, "postgresql")
+def _double(element: _Double, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS DOUBLE PRECISION)"
+
+
+def exact_sum(
+    column: sa.ColumnElement[Any], condition: sa.ColumnElement[bool]
+) -> sa.ColumnElement[Any]:
+    """``SUM(column) FILTER (WHERE condition)``, the same whatever order the rows come in.
+
+    A float sum depends on the order of its terms, and PostgreSQL's order follows the
+    plan: a sequential scan for a wide id range, the customer index for a narrow one,
+    partial sums of parallel workers. Summed as NUMERIC (exact) and rounded once, a
+    customer's spend is the same in one chunk or shard as in another, run after run.
+    SQLite reads a range through the customer index, in one order, and sums as before.
+    """
+    summed = sa.func.sum(_Exact(column, type_=column.type)).filter(condition)
+    return _Double(summed, type_=column.type)
 
 
 def _sales_table() -> sa.Table:
@@ -96,7 +146,7 @@ def aggregate_query(
     def total(
         expr: sa.ColumnElement[Any], condition: sa.ColumnElement[bool]
     ) -> sa.ColumnElement[Any]:
-        return sa.func.coalesce(sa.func.sum(expr).filter(condition), 0)
+        return sa.func.coalesce(exact_sum(expr, condition), 0)
 
     columns: list[sa.ColumnElement[Any]] = [s.c.customer_id]
     for w in WINDOWS:
@@ -243,3 +293,23 @@ def iter_aggregates(
 def fetch_label_spend(engine: sa.Engine, as_of: dt.date, horizon_days: int) -> pd.DataFrame:
     with engine.connect() as conn:
         return _to_frame(conn.execute(label_spend_query(as_of, horizon_days)))
+
+
+def active_customers_query(as_of: dt.date, active_window_days: int) -> sa.Select[Any]:
+    """How many customers nightly scoring takes at ``as_of``: those of the Customers table
+    with a sale in the active window before it (the customers :func:`aggregate_query`
+    keeps with ``active_only``), counted in the database as a check on the shards."""
+    s = _sales_table()
+    customers = sa_table(CUSTOMERS_SPEC, sa.MetaData())
+    end = _midnight(as_of)
+    sold_at = as_stored(s.c.sold_at)
+    buyers = (
+        sa.select(s.c.customer_id)
+        .where(sold_at >= _at(end - dt.timedelta(days=active_window_days)))
+        .where(sold_at < _at(end))
+        .distinct()
+        .subquery("buyers")
+    )
+    return sa.select(sa.func.count()).select_from(
+        buyers.join(customers, customers.c.customer_id == buyers.c.customer_id)
+    )

@@ -23,6 +23,9 @@ _WHERE = {
     "register_model": "register",
     "score_customers": "score",
     "summary_dict": "score",
+    "plan_night": "shards",
+    "score_shard": "shards",
+    "publish_night": "shards",
 }
 __all__ = sorted(_WHERE)
 

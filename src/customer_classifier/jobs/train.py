@@ -230,6 +230,7 @@ def train_models(
         calibration=settings.calibration.method,
         bins=settings.calibration.bins,
         value_terms=ValueTerms(settings.value.true_positive, settings.value.false_positive_cost),
+        sample_rows=settings.training_sample_rows,
     )
     chosen = outcome.chosen
     importance = permutation_importances(

@@ -42,6 +42,7 @@ import sqlalchemy as sa
 from customer_classifier.data.contract import CUSTOMERS_SPEC, GOOD, Kind, sa_table
 from customer_classifier.data.database import (
     PredictionsWrite,
+    PublishResult,
     count_rows,
     customer_ids,
     publish_predictions,
@@ -104,9 +105,12 @@ class ScoringSummary:
     run_id: str
 
 
-def _chunk_bounds(engine: sa.Engine, size: int) -> tuple[list[tuple[int, int]], int]:
-    """:func:`iter_chunks` bounds over the sorted customer ids, and how many ids there are."""
-    ids = np.asarray(customer_ids(engine), dtype=np.int64)
+def _chunk_bounds(
+    engine: sa.Engine, size: int, id_range: tuple[int, int] | None = None
+) -> tuple[list[tuple[int, int]], int]:
+    """:func:`iter_chunks` bounds over the sorted customer ids (of ``id_range``), and how
+    many ids there are."""
+    ids = np.asarray(customer_ids(engine, id_range), dtype=np.int64)
     if not len(ids):
         return [], 0
     lows, highs = ids[::size], ids[size - 1 :: size]
@@ -274,6 +278,13 @@ def _write_checked(
     return verdict.last_id
 
 
+def _leave_staged(engine: sa.Engine, write: PredictionsWrite) -> PublishResult:
+    """A shard's rows stay in its staging table: the night is published once, by the
+    step that checks every shard (``scoring.shards``)."""
+    del engine, write
+    return PublishResult(history_rows=0, history_deleted=0)
+
+
 def score_customers(
     engine: sa.Engine,
     bundle: ModelBundle,
@@ -291,10 +302,17 @@ def score_customers(
     history_retention_days: int = 730,
     run_id: str | None = None,
     reasons: bool = False,
+    id_range: tuple[int, int] | None = None,
+    staging: str | None = None,
+    publish: bool = True,
 ) -> ScoringSummary:
     """Score, check, and publish: see the module's description and ``Settings`` for the
     policies (``invalid_records``, ``max_invalid_fraction``, ``history_retention_days``,
-    ``explain.reasons``)."""
+    ``explain.reasons``).
+
+    A shard of a night scores only ``id_range`` (inclusive) into its own ``staging``
+    table and leaves publishing (``publish=False``) to the step that checks all shards.
+    """
     problem = output_table_problem(table)
     if problem:
         raise ConfigurationError(problem)
@@ -304,8 +322,8 @@ def score_customers(
     scored_at = now or dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     run_id = run_id or f"{scored_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     schema, nullable = schema_from_metadata(bundle.metadata)
-    bounds, customers_in_database = _chunk_bounds(engine, chunk_customers)
-    staging = staging_table(table)
+    bounds, customers_in_database = _chunk_bounds(engine, chunk_customers, id_range)
+    staging = staging or staging_table(table)
     write_frame(
         engine,
         staging,
@@ -367,7 +385,7 @@ def score_customers(
             [problem],
         )
     history = history_table(table)
-    published = publish_predictions(
+    published = (publish_predictions if publish else _leave_staged)(
         engine,
         PredictionsWrite(
             staging=staging,

@@ -10,6 +10,7 @@ the Customers table.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS as POSTGRES_RESERVED
@@ -19,6 +20,7 @@ from customer_classifier.data.contract import CUSTOMERS, LABELS, SALES
 
 STAGING_SUFFIX = "__staging"
 HISTORY_SUFFIX = "_history"
+SHARDS_SUFFIX = "__shards"
 SOURCE_TABLES = (CUSTOMERS, SALES, LABELS)
 MAX_LENGTH = 63 - len(STAGING_SUFFIX)
 """PostgreSQL truncates identifiers beyond 63 bytes; the staging name must still fit."""
@@ -29,6 +31,18 @@ _FIX = "set CC_PREDICTIONS_TABLE to a table of its own, e.g. customer_prediction
 def staging_table(table: str) -> str:
     """Where a run writes its rows before the swap."""
     return f"{table}{STAGING_SUFFIX}"
+
+
+def shard_staging_table(table: str, run_id: str, index: int) -> str:
+    """Where shard ``index`` of run ``run_id`` writes: named by both, within PostgreSQL's
+    63 bytes (a run id from KFP is a 36-character UUID, so it is hashed)."""
+    key = hashlib.sha256(f"{table}/{run_id}".encode()).hexdigest()[:12]
+    return f"{table[:36]}__shard_{key}_{index}"
+
+
+def shard_ledger_table(table: str) -> str:
+    """The plan of each sharded night and what its shards reported."""
+    return f"{table}{SHARDS_SUFFIX}"
 
 
 def history_table(table: str) -> str:
@@ -52,7 +66,11 @@ def output_table_problem(name: str) -> str | None:
             f"CC_PREDICTIONS_TABLE {shown} is a source table of the data contract "
             f"({', '.join(SOURCE_TABLES)}), which the nightly swap would replace; {_FIX}"
         )
-    for suffix, what in ((STAGING_SUFFIX, "staging"), (HISTORY_SUFFIX, "prediction history")):
+    for suffix, what in (
+        (STAGING_SUFFIX, "staging"),
+        (HISTORY_SUFFIX, "prediction history"),
+        (SHARDS_SUFFIX, "shard ledger"),
+    ):
         if name.endswith(suffix):
             return (
                 f"CC_PREDICTIONS_TABLE {shown} ends in {suffix!r}, which names the {what} "

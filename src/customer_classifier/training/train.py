@@ -40,6 +40,7 @@ from customer_classifier.models.calibrated import METHODS, CalibratedModel
 from customer_classifier.training.candidates import Candidate
 from customer_classifier.training.columns import ALL_COLUMNS, FeatureColumns, informative_columns
 from customer_classifier.training.names import HEURISTIC
+from customer_classifier.training.sample import stratified_sample
 
 __all__ = ["SPLITS", "CandidateResult", "TrainingOutcome", "fit_candidate", "train_and_select"]
 log = logging.getLogger(__name__)
@@ -84,12 +85,16 @@ def _fit_or_skip(
     validation: tuple[pd.DataFrame, np.ndarray],
     folds: int,
     seed: int,
+    sample_rows: int = 0,
 ) -> tuple[Any, dict[str, Any], float | None]:
-    """:func:`fit_candidate` on the training window; :class:`CandidateSkippedError` when
+    """:func:`fit_candidate` on the training window (a scikit-learn candidate on a sample
+    of at most ``sample_rows``: ``training.sample``); :class:`CandidateSkippedError` when
     the candidate cannot train on this data."""
     x_train, y_train = train
     if not candidate.prefit:
         _check_columns(candidate, columns)
+    if not (candidate.prefit or candidate.fit_with_validation):
+        x_train, y_train = stratified_sample(x_train, y_train, sample_rows, seed)
     verb = "evaluating prefit" if candidate.prefit else "training"
     log.info("%s candidate %s on %d rows", verb, candidate.name, len(y_train))
     return fit_candidate(
@@ -170,6 +175,7 @@ def train_and_select(
     calibration: str = "none",
     bins: int = DEFAULT_BINS,
     value_terms: ValueTerms | None = None,
+    sample_rows: int = 0,
 ) -> TrainingOutcome:
     """Fit, calibrate (``calibration``: none, isotonic or sigmoid), threshold and select.
 
@@ -192,7 +198,13 @@ def train_and_select(
     for candidate in candidates:
         try:
             model, params, cv_score = _fit_or_skip(
-                candidate, columns, (x_train, y_train), (x_valid, y_valid), folds, seed
+                candidate,
+                columns,
+                (x_train, y_train),
+                (x_valid, y_valid),
+                folds,
+                seed,
+                sample_rows,
             )
         except CandidateSkippedError as exc:
             log.warning("candidate %s skipped: %s", candidate.name, exc)

@@ -146,6 +146,7 @@ BAD_NAMES: list[tuple[str, str]] = [
     ("customer_labels", "source table of the data contract"),
     ("customer_predictions__staging", "ends in '__staging'"),
     ("customer_predictions_history", "ends in '_history'"),
+    ("customer_predictions__shards", "ends in '__shards'"),
     ("predictions; DROP TABLE sales", "not a plain SQL identifier"),
     ("Customer_Predictions", "not a plain SQL identifier"),
     ("x" * 55, "at most 54 characters"),
