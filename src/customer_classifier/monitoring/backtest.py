@@ -31,8 +31,14 @@ from customer_classifier.evaluation.calibration import (
     reliability,
 )
 from customer_classifier.evaluation.value import ValueTerms, value_of
+from customer_classifier.features.aggregates import fetch_label_spend
 from customer_classifier.features.labels import fetch_labels
-from customer_classifier.monitoring.estimate import ALL_SEGMENTS, estimate_precision
+from customer_classifier.monitoring.estimate import (
+    ALL_SEGMENTS,
+    early_labels,
+    early_precision,
+    estimate_precision,
+)
 from customer_classifier.settings import LabelRule
 
 NIGHT_COLUMNS = ("customer_id", "score", "label", "segment", "outcome")
@@ -226,3 +232,32 @@ def run_backtest(
         night["outcome"] = fetch_labels(engine, ids, as_of, rule).to_numpy()
         out.append(backtest_night(night, as_of, version, terms, level, bins))
     return out
+
+
+def fetch_early_labels(
+    engine: sa.Engine, customer_ids: pd.Index, as_of: dt.date, elapsed_days: int, rule: LabelRule
+) -> pd.Series:
+    """1 for each customer already good ``elapsed_days`` into the label window (their net
+    spend since the as-of date reaches the rule); the window is capped at its length."""
+    days = min(elapsed_days, rule.horizon_days)
+    if days <= 0:
+        return pd.Series(0, index=customer_ids, dtype="int8", name="early_good")
+    spend = fetch_label_spend(engine, as_of, days)
+    so_far = spend.set_index("customer_id")["future_spend"].reindex(customer_ids)
+    return early_labels(so_far.astype("float64"), rule.min_spend)
+
+
+def early_precision_at(
+    engine: sa.Engine,
+    history: str,
+    as_of: dt.date,
+    model_version: str,
+    elapsed_days: int,
+    rule: LabelRule,
+) -> float:
+    """The early-realised precision of one night, ``elapsed_days`` into its window: on a
+    matured night the figure it showed then (for the ratio), on an open night today's."""
+    night = read_night(engine, history, as_of, model_version)
+    ids = pd.Index(night["customer_id"])
+    early = fetch_early_labels(engine, ids, as_of, elapsed_days, rule)
+    return early_precision(early, pd.Series((night["label"] == GOOD).to_numpy(), index=ids))

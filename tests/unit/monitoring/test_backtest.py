@@ -21,7 +21,10 @@ from customer_classifier.evaluation.value import ValueTerms
 from customer_classifier.monitoring.backtest import (
     BACKTEST_COLUMNS,
     backtest,
+    early_precision_at,
+    fetch_early_labels,
     matured,
+    read_night,
     run_backtest,
     scored_nights,
 )
@@ -81,13 +84,15 @@ def history_db(
     return engine, served
 
 
-def _truth(master: MasterData, served: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+def _truth(
+    master: MasterData, served: pd.DataFrame, as_of: dt.date, days: int = RULE.horizon_days
+) -> pd.DataFrame:
     """Labels from the generated Sales with pandas alone, beside the served rows."""
     sales = master.sales
     start = pd.Timestamp(as_of)
     window = sales[
         (sales["sold_at"] >= start)
-        & (sales["sold_at"] < start + pd.Timedelta(days=RULE.horizon_days))
+        & (sales["sold_at"] < start + pd.Timedelta(days=days))
         & ~sales["returned"].astype(bool)
     ]
     spend = window.groupby("customer_id")["amount"].sum()
@@ -149,6 +154,28 @@ def test_backtest_figures_match_the_generated_truth_exactly(
         # Uniform scores are no probabilities: the band misses and the ECE shows why.
         assert rows.loc[ALL_SEGMENTS, "ece"] > 0.1
         assert not rows.loc[ALL_SEGMENTS, "covered"]
+
+
+def test_early_labels_of_an_open_night_match_the_sales_so_far(
+    history_db: tuple[sa.Engine, dict[tuple[dt.date, str], pd.DataFrame]],
+    master_data: MasterData,
+) -> None:
+    engine, served = history_db
+    elapsed = (TODAY - OPEN).days
+    truth = _truth(master_data, served[(OPEN, "v1")], OPEN, days=elapsed)
+    ids = pd.Index(read_night(engine, HISTORY, OPEN, "v1")["customer_id"])
+    early = fetch_early_labels(engine, ids, OPEN, elapsed, RULE)
+    expected = truth.set_index("customer_id")["good"].reindex(ids).astype(int)
+    assert early.to_numpy().tolist() == expected.tolist()
+    assert early_precision_at(engine, HISTORY, OPEN, "v1", elapsed, RULE) == (
+        (truth["acted"] & truth["good"]).sum() / truth["acted"].sum()
+    )
+    # On a matured night the early figure is a lower bound of the realised one.
+    matured_night = backtest(run_backtest(engine, HISTORY, TODAY, RULE, TERMS))
+    final = matured_night.query("segment == 'all' and model_version == 'v1'")
+    for as_of, realised in zip(final["as_of_date"], final["realised_precision"], strict=True):
+        assert early_precision_at(engine, HISTORY, as_of, "v1", 30, RULE) <= realised
+        assert early_precision_at(engine, HISTORY, as_of, "v1", 0, RULE) == 0.0
 
 
 def test_a_missing_history_names_the_table_and_the_fix(tmp_path: Path) -> None:
