@@ -37,6 +37,7 @@ from customer_classifier.monitoring.estimate import (
     ALL_SEGMENTS,
     early_labels,
     early_precision,
+    early_ratio,
     estimate_precision,
 )
 from customer_classifier.settings import LabelRule
@@ -261,3 +262,17 @@ def early_precision_at(
     ids = pd.Index(night["customer_id"])
     early = fetch_early_labels(engine, ids, as_of, elapsed_days, rule)
     return early_precision(early, pd.Series((night["label"] == GOOD).to_numpy(), index=ids))
+
+
+def learn_early_ratio(
+    engine: sa.Engine, history: str, backtested: pd.DataFrame, elapsed_days: int, rule: LabelRule
+) -> float:
+    """The share of the final precision that matured nights showed ``elapsed_days`` into
+    their windows (``backtested`` is :func:`backtest`'s frame): what an open night at the
+    same day should show, times its estimate, when the scores still mean what they did."""
+    nights = backtested[backtested["segment"] == ALL_SEGMENTS]
+    early = [
+        early_precision_at(engine, history, as_of, version, elapsed_days, rule)
+        for as_of, version in zip(nights["as_of_date"], nights["model_version"], strict=True)
+    ]
+    return early_ratio(np.array(early), nights["realised_precision"].to_numpy(dtype=np.float64))

@@ -165,6 +165,42 @@ def assumption_from_metadata(
     )
 
 
+@dataclass(frozen=True)
+class NightEstimate:
+    """What one night's monitoring says about precision before its labels arrive."""
+
+    table: pd.DataFrame
+    """ESTIMATE_COLUMNS: the night (segment ``all``) and each segment."""
+    assumption: CalibrationAssumption
+
+    def to_json(self) -> dict[str, object]:
+        """For machines (the monitoring's JSON and history table): NaN becomes null."""
+        rows = self.table.astype(object).where(self.table.notna(), None)
+        return {
+            "assumption": self.assumption.statement(),
+            "assumption_holds": self.assumption.holds,
+            "test_ece": ece if math.isfinite(ece := self.assumption.test_ece) else None,
+            "segments": rows.to_dict(orient="records"),
+        }
+
+
+def estimate_night(
+    scores: pd.Series,
+    labelled_good: pd.Series,
+    segments: pd.Series,
+    calibration: Mapping[str, object] | None,
+    *,
+    level: float = 0.95,
+    max_ece: float = 0.05,
+) -> NightEstimate:
+    """The night's estimate with the assumption it rests on, from the served version's
+    ``calibration`` metadata (``model.json``)."""
+    return NightEstimate(
+        table=estimate_by_segment(scores, labelled_good, segments, level),
+        assumption=assumption_from_metadata(calibration, max_ece),
+    )
+
+
 # -- early labels and the concept-drift signal --------------------------------------------
 
 

@@ -23,6 +23,7 @@ from customer_classifier.monitoring.backtest import (
     backtest,
     early_precision_at,
     fetch_early_labels,
+    learn_early_ratio,
     matured,
     read_night,
     run_backtest,
@@ -176,6 +177,11 @@ def test_early_labels_of_an_open_night_match_the_sales_so_far(
     for as_of, realised in zip(final["as_of_date"], final["realised_precision"], strict=True):
         assert early_precision_at(engine, HISTORY, as_of, "v1", 30, RULE) <= realised
         assert early_precision_at(engine, HISTORY, as_of, "v1", 0, RULE) == 0.0
+    # Spend accumulates over the window: more of the final figure shows later in it.
+    at_30 = learn_early_ratio(engine, HISTORY, matured_night, 30, RULE)
+    at_60 = learn_early_ratio(engine, HISTORY, matured_night, 60, RULE)
+    assert 0.0 < at_30 < at_60 < 1.0
+    assert learn_early_ratio(engine, HISTORY, matured_night, RULE.horizon_days, RULE) == 1.0
 
 
 def test_a_missing_history_names_the_table_and_the_fix(tmp_path: Path) -> None:

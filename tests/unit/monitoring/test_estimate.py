@@ -21,6 +21,7 @@ from customer_classifier.monitoring.estimate import (
     early_precision,
     early_ratio,
     estimate_by_segment,
+    estimate_night,
     estimate_precision,
     z_for,
 )
@@ -136,6 +137,23 @@ def test_the_assumption_reads_the_bundle_calibration_metadata() -> None:
     unknown = assumption_from_metadata(None, max_ece=0.05)
     assert not unknown.holds
     assert "records no test ECE" in unknown.statement()
+
+
+def test_a_night_estimate_carries_its_assumption_into_the_json() -> None:
+    scores = pd.Series([0.9, 0.7, 0.2])
+    night = estimate_night(
+        scores,
+        scores >= 0.5,
+        pd.Series(["consumer", "corporate", "corporate"]),
+        {"calibrated": True, "method": "isotonic", "test_ece": 0.03},
+    )
+    out = night.to_json()
+    assert out["assumption_holds"] is True
+    assert out["test_ece"] == 0.03
+    assert "no concept drift" in str(out["assumption"])
+    segments = {r["segment"]: r for r in out["segments"]}
+    assert segments[ALL_SEGMENTS]["estimated_precision"] == pytest.approx(0.8)
+    assert segments["corporate"]["labelled_good"] == 1
 
 
 # -- early labels and concept drift ---------------------------------------------------------
