@@ -40,7 +40,8 @@ from customer_classifier.monitoring.estimate import (
     early_ratio,
     estimate_precision,
 )
-from customer_classifier.settings import LabelRule
+from customer_classifier.scoring.tables import history_table
+from customer_classifier.settings import LabelRule, Settings
 
 NIGHT_COLUMNS = ("customer_id", "score", "label", "segment", "outcome")
 """What one night needs: the served score and label, the segment, the matured outcome."""
@@ -233,6 +234,20 @@ def run_backtest(
         night["outcome"] = fetch_labels(engine, ids, as_of, rule).to_numpy()
         out.append(backtest_night(night, as_of, version, terms, level, bins))
     return out
+
+
+def backtest_history(engine: sa.Engine, settings: Settings, today: dt.date) -> list[NightBacktest]:
+    """:func:`run_backtest` over the history of ``settings.predictions_table``, with the
+    label rule, value terms, band level and reliability bins the settings give."""
+    return run_backtest(
+        engine,
+        history_table(settings.predictions_table),
+        today,
+        settings.label,
+        ValueTerms(settings.value.true_positive, settings.value.false_positive_cost),
+        level=settings.estimate.band_level,
+        bins=settings.calibration.bins,
+    )
 
 
 def fetch_early_labels(

@@ -21,6 +21,7 @@ from customer_classifier.evaluation.value import ValueTerms
 from customer_classifier.monitoring.backtest import (
     BACKTEST_COLUMNS,
     backtest,
+    backtest_history,
     early_precision_at,
     fetch_early_labels,
     learn_early_ratio,
@@ -30,7 +31,7 @@ from customer_classifier.monitoring.backtest import (
     scored_nights,
 )
 from customer_classifier.monitoring.estimate import ALL_SEGMENTS
-from customer_classifier.settings import LabelRule
+from customer_classifier.settings import ExplicitSettings, LabelRule
 
 HISTORY = "customer_predictions_history"
 RULE = LabelRule(horizon_days=90, min_spend=250.0)
@@ -123,6 +124,23 @@ def test_only_matured_nights_are_backtested_one_per_version(
         (MATURED[2], "v1"),
     ]
     assert set(table["segment"]) == {ALL_SEGMENTS, "consumer", "small_business", "corporate"}
+
+
+def test_the_settings_choose_the_history_rule_value_and_band(
+    history_db: tuple[sa.Engine, dict[tuple[dt.date, str], pd.DataFrame]],
+) -> None:
+    engine, _ = history_db
+    settings = ExplicitSettings(
+        predictions_table="customer_predictions",
+        value={"true_positive": 10.0, "false_positive_cost": 1.0},
+        estimate={"band_level": 0.6},
+    )
+    table = backtest(backtest_history(engine, settings, TODAY))
+    row = table.iloc[0]
+    false_positives = row["labelled_good"] - row["true_positives"]
+    assert row["value"] == 10.0 * row["true_positives"] - 1.0 * false_positives
+    default = backtest(run_backtest(engine, HISTORY, TODAY, RULE, TERMS)).iloc[0]
+    assert row["upper"] - row["lower"] < default["upper"] - default["lower"]
 
 
 def test_backtest_figures_match_the_generated_truth_exactly(
