@@ -591,6 +591,27 @@ class FairnessSettings(BaseModel):
     model, so the challenger's and the champion's gaps are compared pair by pair."""
 
 
+class EstimateSettings(BaseModel):
+    """How the nightly monitoring estimates precision before the labels mature, and when
+    the early labels signal concept drift (``CC_ESTIMATE__*``).
+
+    The estimate is the mean calibrated score of the customers labelled good, with a
+    Poisson-binomial band; it is only as good as the scores' calibration, read from the
+    champion's bundle (its test ECE).
+    """
+
+    model_config = GROUP_CONFIG
+
+    band_level: float = Field(default=0.95, gt=0.5, lt=1)
+    """Share of nights whose realised precision the estimate's band should hold."""
+    max_test_ece: float = Field(default=0.05, gt=0, le=1)
+    """Highest test-window ECE of the served version at which the estimate is trusted;
+    above it the report says the scores are not probabilities."""
+    concept_drift_z: float = Field(default=3.0, gt=0)
+    """Standard errors by which the early-realised precision may fall short of what the
+    estimate promises before the night signals concept drift."""
+
+
 class Settings(BaseSettings):
     """Everything configurable, validated once where the program starts."""
 
@@ -615,6 +636,7 @@ class Settings(BaseSettings):
     label: LabelRule = LabelRule()
     verification: VerificationThresholds = VerificationThresholds()
     gate: GateSettings = GateSettings()
+    estimate: EstimateSettings = EstimateSettings()
     fairness: FairnessSettings = FairnessSettings()
     explain: ExplanationSettings = ExplanationSettings()
     calibration: CalibrationSettings = CalibrationSettings()

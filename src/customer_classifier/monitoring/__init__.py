@@ -1,0 +1,1 @@
+"""Nightly monitoring: drift, estimated precision, backtesting."""
