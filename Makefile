@@ -18,6 +18,7 @@ help:
 	@echo "make config-reference  regenerate the settings table of docs/configuration.md"
 	@echo "make bench-scoring  nightly scoring of 1M customers / 10M sales -> benchmarks/results/scoring.json"
 	@echo "make bench-training the Keras candidate on 1M rows (CPU or GPU) -> benchmarks/results/training.json"
+	@echo "make bench-drift    the drift report on 1M rows x 30 columns (and Evidently's, if installed) -> benchmarks/results/drift.json"
 	@echo "make serve          the KServe predictor on the current champion (V1/V2 on :8080, gRPC :8081)"
 	@echo "make bench-serving  load test of the predictor against a stock-style server -> benchmarks/results/serving.json"
 	@echo "make bench-rollout  canary rollouts with injected faults: time to 0 % and failed requests -> benchmarks/results/rollout.json"
@@ -86,6 +87,13 @@ bench-serving: $(STAMP)
 
 bench-training: $(STAMP)
 	$(PY) benchmarks/bench_training.py
+
+# The nightly drift report on 1M rows x 30 columns; beside it Evidently's DataDriftPreset
+# when .tools/evidently-venv exists (pip install evidently 'pandas<3' pyarrow in a venv
+# of its own) -> benchmarks/results/drift.json
+.PHONY: bench-drift
+bench-drift: $(STAMP)
+	$(PY) benchmarks/bench_drift.py
 
 .PHONY: submit schedule
 

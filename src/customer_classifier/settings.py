@@ -612,6 +612,41 @@ class EstimateSettings(BaseModel):
     estimate promises before the night signals concept drift."""
 
 
+class DriftSettings(BaseModel):
+    """When the nightly data-drift check flags a feature (``CC_DRIFT__*``).
+
+    Every statistic is compared with its null distribution at the night's batch size,
+    drawn from the champion's binned training reference; the features' p-values are
+    adjusted together (Benjamini-Hochberg). A feature is flagged when its adjusted
+    p-value is at most ``fdr`` and at least one of its statistics reaches its floor.
+    """
+
+    model_config = GROUP_CONFIG
+
+    fdr: float = Field(default=0.01, gt=0, lt=0.5)
+    """False-discovery rate across the features of one night; with no drift at all it is
+    also the bound on the chance of a false dataset-level alarm (0.01: at most about one
+    per 100 nights)."""
+    psi_floor: float = Field(default=0.1, ge=0)
+    """Smallest population stability index that counts as drift."""
+    jensen_shannon_floor: float = Field(default=0.05, ge=0, le=1)
+    """Smallest Jensen-Shannon distance (base 2) of a categorical feature that counts."""
+    wasserstein_floor: float = Field(default=0.1, ge=0)
+    """Smallest Wasserstein distance of a numeric feature, in training standard
+    deviations, that counts."""
+    ks_floor: float = Field(default=0.05, ge=0, le=1)
+    """Smallest Kolmogorov-Smirnov distance of a numeric feature that counts."""
+    resamples: int = Field(default=2000, ge=200, le=100_000)
+    """Draws from the reference behind each statistic's null distribution; p-values
+    beyond the draws come from a gamma fitted to them."""
+    bins: int = Field(default=20, ge=4, le=200)
+    """Quantile bins of each numeric feature (and of the score) in the training
+    reference that the bundle keeps."""
+    seed: int = 0
+    """Seed of the null draws: a reference and a batch size give the same thresholds
+    every night."""
+
+
 class Settings(BaseSettings):
     """Everything configurable, validated once where the program starts."""
 
@@ -636,6 +671,7 @@ class Settings(BaseSettings):
     label: LabelRule = LabelRule()
     verification: VerificationThresholds = VerificationThresholds()
     gate: GateSettings = GateSettings()
+    drift: DriftSettings = DriftSettings()
     estimate: EstimateSettings = EstimateSettings()
     fairness: FairnessSettings = FairnessSettings()
     explain: ExplanationSettings = ExplanationSettings()

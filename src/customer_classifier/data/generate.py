@@ -64,6 +64,15 @@ class GeneratorConfig:
     """The planted bias acts over the last ``bias_quarters`` periods of
     ``bias_quarter_days`` before ``end``: by default the label windows of training,
     validation and test (90 days each), so that each window's labels carry it."""
+    stuck_column: str | None = None
+    """A broken master-data feed: this Customers column (e.g. ``acquisition_channel``,
+    ``segment``, ``birth_year``) holds its first customer's value for every customer.
+    None (the default): no fault."""
+    amount_unit: float = 1.0
+    """A broken sales feed: amounts of the last ``feed_fault_days`` days multiplied by
+    this (100: the feed sends cents where euros are expected). 1 (the default): none."""
+    feed_fault_days: int = 30
+    """How many days before ``end`` the sales-feed fault (``amount_unit``) has lasted."""
     transactions_only: bool = False
     """Keep only what a bare transaction feed has: no country, channel or birth year, one
     segment, nobody in the loyalty programme, one product category. The sales themselves
@@ -157,6 +166,10 @@ def generate(config: GeneratorConfig = GeneratorConfig()) -> MasterData:
     if config.drift > 0:
         amount = np.where(day_idx >= drift_start, amount * (1.0 + config.drift), amount)
     quantity = 1 + rng.poisson(np.clip(amount / 60.0, 0.0, 20.0))
+    if config.amount_unit != 1.0:
+        # After the quantities: the fault is in the feed's unit, not in what was bought.
+        faulty = day_idx >= n_days - config.feed_fault_days
+        amount = np.where(faulty, amount * config.amount_unit, amount)
     cat_logits = rng.normal(0.0, 1.0, size=(n, len(CATEGORIES)))
     cat_logits[:, 0] += 0.5 * quality  # better customers buy more electronics
     cat_logits[:, 3] -= 0.5 * quality  # ... and less grocery
@@ -206,6 +219,13 @@ def generate(config: GeneratorConfig = GeneratorConfig()) -> MasterData:
     sales["product_category"] = sales["product_category"].astype(object)
     if config.transactions_only:
         customers, sales = _transactions_only(customers, sales)
+    if config.stuck_column is not None:
+        if config.stuck_column not in customers.columns or config.stuck_column == "customer_id":
+            raise ValueError(
+                f"stuck_column {config.stuck_column!r} is not a Customers attribute; "
+                f"choose one of {[c for c in customers.columns if c != 'customer_id']}"
+            )
+        customers[config.stuck_column] = customers[config.stuck_column].iloc[0]
     return MasterData(customers=customers, sales=sales)
 
 

@@ -32,6 +32,7 @@ from customer_classifier.evaluation.value import ValueTerms
 from customer_classifier.features.build import FEATURE_NAMES, observed_vocabularies
 from customer_classifier.models.calibrated import base_model
 from customer_classifier.models.keras_tabular import KerasTabularModel
+from customer_classifier.monitoring.reference import training_reference
 from customer_classifier.registry import ModelBundle, save_bundle
 from customer_classifier.registry.bundle import FEATURE_SCHEMA_KEY, feature_schema_json
 from customer_classifier.registry.gate import GatePolicy
@@ -279,6 +280,13 @@ def train_models(
         # Permutation importance on the test window; the register step compares it with
         # the champion's. The explanation inputs serve nightly reasons and ":explain".
         "importance": importance.to_metadata(),
+        "drift_reference": training_reference(
+            chosen.model,
+            frames["train"],
+            chosen.threshold.threshold,
+            importance.to_metadata(),
+            settings.drift.bins,
+        ),
         EXPLANATION_KEY: explanation_metadata(chosen.model, frames["train"]),
         "data_snapshot_hash": manifest["content_hash"],
         "evaluation_window": manifest["windows"],

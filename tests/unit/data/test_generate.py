@@ -125,3 +125,28 @@ def test_a_planted_bias_removes_only_recent_sales_of_the_affected_group() -> Non
     ]
     assert 0.4 < len(removed) / len(recent) < 0.8
     assert biased.sales["sale_id"].is_unique
+
+
+def test_a_stuck_feed_holds_one_value_and_changes_nothing_else() -> None:
+    clean, stuck = generate(SMALL), generate(replace(SMALL, stuck_column="acquisition_channel"))
+    assert stuck.customers["acquisition_channel"].nunique(dropna=False) == 1
+    others = [c for c in clean.customers.columns if c != "acquisition_channel"]
+    pd.testing.assert_frame_equal(clean.customers[others], stuck.customers[others])
+    pd.testing.assert_frame_equal(clean.sales, stuck.sales)
+    with pytest.raises(ValueError, match="not a Customers attribute"):
+        generate(replace(SMALL, stuck_column="amount"))
+
+
+def test_a_unit_change_multiplies_only_the_recent_amounts() -> None:
+    config = replace(SMALL, amount_unit=100.0, feed_fault_days=30)
+    clean, cents = generate(SMALL), generate(config)
+    start = pd.Timestamp(config.end) - pd.Timedelta(days=config.feed_fault_days - 1)
+    recent = (clean.sales["sold_at"] >= start).to_numpy()
+    assert recent.any()
+    assert not recent.all()
+    ratio = cents.sales["amount"].to_numpy() / clean.sales["amount"].to_numpy()
+    np.testing.assert_allclose(ratio[recent], 100.0, rtol=1e-3)
+    np.testing.assert_array_equal(ratio[~recent], 1.0)
+    pd.testing.assert_frame_equal(
+        clean.sales.drop(columns=["amount"]), cents.sales.drop(columns=["amount"])
+    )

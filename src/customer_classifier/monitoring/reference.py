@@ -1,0 +1,267 @@
+"""Binned statistics of the training window, saved in the bundle at training time.
+
+The nightly drift check compares each night with the champion's training data, but a
+bundle must stay small and must not carry customers' rows. So the training window is
+kept as counts over fixed bins: quantile bins for numeric features (plus a bin below the
+training minimum, one above its maximum and one for nulls, so that a unit change or a
+feed stuck at nulls shows), the observed categories for categorical ones (plus "other"
+and null). The same bins are counted for the customers the model labels good, since
+precision depends only on that subpopulation, and for the score itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from customer_classifier.errors import ConfigurationError
+
+MAX_CATEGORIES = 50
+"""Categories kept per categorical feature; rarer ones share the "other" bin."""
+
+
+@dataclass(frozen=True)
+class BinSpec:
+    """How one column is binned: numeric ``edges`` or categorical ``categories``.
+
+    Numeric bins, in order: below the training minimum, the quantile bins, above the
+    training maximum, null. Categorical bins: each category, other, null. ``centres``
+    (numeric only) place each non-null bin on the axis for the Wasserstein distance, and
+    ``scale`` (the training standard deviation) normalises it.
+    """
+
+    name: str
+    kind: str
+    edges: tuple[float, ...] = ()
+    centres: tuple[float, ...] = ()
+    scale: float = 1.0
+    categories: tuple[str, ...] = ()
+
+    @property
+    def size(self) -> int:
+        if self.kind == "numeric":
+            return len(self.edges) + 2
+        return len(self.categories) + 2
+
+    def codes(self, values: pd.Series | np.ndarray) -> np.ndarray:
+        """The bin of every value (vectorised: one search per column)."""
+        if self.kind == "numeric":
+            x = _as_float(values)
+            out = np.searchsorted(np.asarray(self.edges), x, side="right")
+            out[np.isnan(x)] = self.size - 1
+            return out
+        series = pd.Series(values)
+        known = pd.Categorical(series.astype("object"), categories=list(self.categories)).codes
+        codes = np.asarray(known, dtype=np.int64)
+        codes[codes < 0] = len(self.categories)
+        codes[series.isna().to_numpy()] = len(self.categories) + 1
+        return codes
+
+    def count(self, values: pd.Series | np.ndarray) -> np.ndarray:
+        return np.bincount(self.codes(values), minlength=self.size).astype(np.int64)
+
+    def to_metadata(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind}
+        if self.kind == "numeric":
+            out |= {"edges": list(self.edges), "centres": list(self.centres), "scale": self.scale}
+        else:
+            out["categories"] = list(self.categories)
+        return out
+
+    @classmethod
+    def from_metadata(cls, data: Mapping[str, Any]) -> BinSpec:
+        return cls(
+            name=str(data["name"]),
+            kind=str(data["kind"]),
+            edges=tuple(float(v) for v in data.get("edges", ())),
+            centres=tuple(float(v) for v in data.get("centres", ())),
+            scale=float(data.get("scale", 1.0)),
+            categories=tuple(str(v) for v in data.get("categories", ())),
+        )
+
+
+def _as_float(values: pd.Series | np.ndarray) -> np.ndarray:
+    array = np.asarray(values)
+    if array.dtype.kind in "biuf":
+        return array.astype(float, copy=False)
+    return np.asarray(pd.to_numeric(pd.Series(values), errors="coerce"), dtype=float)
+
+
+def numeric_spec(name: str, values: np.ndarray, bins: int) -> BinSpec:
+    """Quantile bins of ``values``; ties collapse, so a 0/1 column gets two bins."""
+    x = values[~np.isnan(values)]
+    if x.size == 0:
+        return BinSpec(name, "numeric", edges=(0.0,), centres=(0.0, 0.0), scale=1.0)
+    lo, hi = float(x.min()), float(x.max())
+    inner = np.quantile(x, np.linspace(0, 1, bins + 1)[1:-1])
+    edges = np.unique(np.concatenate([[lo], inner, [np.nextafter(hi, np.inf)]]))
+    # Centres: the mean of the training values in each bin; the empty outer bins sit at
+    # the training minimum and maximum.
+    idx = np.searchsorted(edges, x, side="right")
+    sums = np.bincount(idx, weights=x, minlength=len(edges) + 1)
+    counts = np.bincount(idx, minlength=len(edges) + 1)
+    fallback = np.concatenate([[lo], (edges[:-1] + edges[1:]) / 2, [hi]])
+    centres = np.where(counts > 0, sums / np.maximum(counts, 1), fallback)
+    centres = np.maximum.accumulate(centres)
+    std = float(x.std())
+    return BinSpec(
+        name,
+        "numeric",
+        edges=tuple(float(e) for e in edges),
+        centres=tuple(float(c) for c in centres),
+        scale=std if std > 0 else 1.0,
+    )
+
+
+def categorical_spec(name: str, values: pd.Series) -> BinSpec:
+    counts = values.dropna().astype("object").astype(str).value_counts()
+    kept = sorted(counts.index[:MAX_CATEGORIES])
+    return BinSpec(name, "categorical", categories=tuple(kept))
+
+
+@dataclass(frozen=True)
+class DriftReference:
+    """The training window as counts: every feature, the predicted-good rows, the score.
+
+    ``good`` holds the same bins counted over the rows whose score reaches
+    ``threshold``; ``importance`` (the bundle's permutation importance, when known)
+    weighs each feature's drift when the drifted features are ranked.
+    """
+
+    specs: tuple[BinSpec, ...]
+    counts: dict[str, tuple[int, ...]]
+    good_counts: dict[str, tuple[int, ...]]
+    score: BinSpec
+    score_counts: tuple[int, ...]
+    threshold: float
+    rows: int
+    good_rows: int
+    importance: dict[str, float]
+
+    @property
+    def spec_by_name(self) -> dict[str, BinSpec]:
+        return {s.name: s for s in self.specs}
+
+    def to_metadata(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "rows": self.rows,
+            "good_rows": self.good_rows,
+            "threshold": self.threshold,
+            "features": [
+                s.to_metadata()
+                | {
+                    "counts": list(self.counts[s.name]),
+                    "good_counts": list(self.good_counts[s.name]),
+                }
+                for s in self.specs
+            ],
+            "score": self.score.to_metadata() | {"counts": list(self.score_counts)},
+            "importance": dict(self.importance),
+        }
+
+    @classmethod
+    def from_metadata(cls, data: Mapping[str, Any]) -> DriftReference:
+        try:
+            specs = tuple(BinSpec.from_metadata(f) for f in data["features"])
+            return cls(
+                specs=specs,
+                counts={f["name"]: tuple(int(c) for c in f["counts"]) for f in data["features"]},
+                good_counts={
+                    f["name"]: tuple(int(c) for c in f["good_counts"]) for f in data["features"]
+                },
+                score=BinSpec.from_metadata(data["score"]),
+                score_counts=tuple(int(c) for c in data["score"]["counts"]),
+                threshold=float(data["threshold"]),
+                rows=int(data["rows"]),
+                good_rows=int(data["good_rows"]),
+                importance={str(k): float(v) for k, v in data.get("importance", {}).items()},
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigurationError(
+                f"the bundle's drift reference is unreadable ({exc!r}): it must be the "
+                "'drift_reference' metadata that training writes; retrain the champion with "
+                "this version to get one"
+            ) from exc
+
+
+def importance_weights(metadata: Mapping[str, Any] | None) -> dict[str, float]:
+    """Per-feature permutation importance from a bundle's ``importance`` metadata."""
+    if not metadata:
+        return {}
+    return {str(f["feature"]): max(float(f["mean"]), 0.0) for f in metadata.get("features", [])}
+
+
+def build_reference(
+    frame: pd.DataFrame,
+    scores: np.ndarray,
+    threshold: float,
+    *,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    bins: int = 20,
+    importance: Mapping[str, float] | None = None,
+) -> DriftReference:
+    """Bin the training window ``frame`` and its ``scores`` at the model's ``threshold``."""
+    if len(frame) != len(scores):
+        raise ConfigurationError(
+            f"{len(scores)} scores for {len(frame)} training rows: the drift reference needs "
+            "one score per row; pass the scores of the same frame"
+        )
+    good = np.asarray(scores) >= threshold
+    specs: list[BinSpec] = []
+    counts: dict[str, tuple[int, ...]] = {}
+    good_counts: dict[str, tuple[int, ...]] = {}
+    for name in (*numeric, *categorical):
+        if name in numeric:
+            spec = numeric_spec(name, frame[name].to_numpy(dtype=float, na_value=np.nan), bins)
+        else:
+            spec = categorical_spec(name, frame[name])
+        codes = spec.codes(frame[name])
+        specs.append(spec)
+        counts[name] = tuple(int(c) for c in np.bincount(codes, minlength=spec.size))
+        good_counts[name] = tuple(int(c) for c in np.bincount(codes[good], minlength=spec.size))
+    score_values = np.asarray(scores, dtype=float)
+    score_spec = numeric_spec("score", score_values, bins)
+    return DriftReference(
+        specs=tuple(specs),
+        counts=counts,
+        good_counts=good_counts,
+        score=score_spec,
+        score_counts=tuple(int(c) for c in score_spec.count(score_values)),
+        threshold=float(threshold),
+        rows=len(frame),
+        good_rows=int(good.sum()),
+        importance=dict(importance or {}),
+    )
+
+
+def training_reference(
+    model: Any,
+    frame: pd.DataFrame,
+    threshold: float,
+    importance: Mapping[str, Any] | None,
+    bins: int,
+) -> dict[str, Any]:
+    """The bundle's ``drift_reference``: the training window scored by the chosen model
+    (calibrated, as the nightly scores are), binned over the schema's features."""
+    from customer_classifier.features.build import (
+        CATEGORICAL_FEATURES,
+        FEATURE_NAMES,
+        NUMERIC_FEATURES,
+    )
+
+    scores = np.asarray(model.predict_proba(frame[list(FEATURE_NAMES)])[:, 1], dtype=float)
+    return build_reference(
+        frame,
+        scores,
+        threshold,
+        numeric=NUMERIC_FEATURES,
+        categorical=CATEGORICAL_FEATURES,
+        bins=bins,
+        importance=importance_weights(importance),
+    ).to_metadata()
