@@ -94,18 +94,21 @@ class Check:
         if relative and (stable is None or not math.isfinite(stable)):
             return Verdict(self.name, Outcome.NO_DATA, canary, None, "no data for the stable")
         if self.comparison is Comparison.AT_MOST:
-            ok, rule = canary <= self.limit, f"<= {self.limit:g}"
+            ok, rule = canary <= self.limit, f"at most {self.limit:g}"
         elif self.comparison is Comparison.AT_LEAST:
-            ok, rule = canary >= self.limit, f">= {self.limit:g}"
+            ok, rule = canary >= self.limit, f"at least {self.limit:g}"
         elif self.comparison is Comparison.AT_MOST_ABOVE_STABLE:
             assert stable is not None
-            ok, rule = canary - stable <= self.limit, f"<= stable {stable:.4g} + {self.limit:g}"
+            ok = canary - stable <= self.limit
+            rule = f"at most stable {stable:.4g} + {self.limit:g}"
         else:
             assert stable is not None
             ok = canary <= self.floor or canary <= self.limit * stable
-            rule = f"<= {self.limit:g} x stable {stable:.4g} (or <= {self.floor:g})"
+            rule = f"at most {self.limit:g} x stable {stable:.4g}, or {self.floor:g}"
         outcome = Outcome.PASSED if ok else Outcome.FAILED
-        return Verdict(self.name, outcome, canary, stable, f"canary {canary:.4g} {rule}")
+        verdict = "within" if ok else "beyond"
+        detail = f"canary {canary:.4g}, {verdict} the limit ({rule})"
+        return Verdict(self.name, outcome, canary, stable, detail)
 
 
 class Outcome(enum.StrEnum):
