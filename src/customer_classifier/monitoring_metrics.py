@@ -15,6 +15,7 @@ some clusters) select their own figures with those two labels.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 PUSH_JOB = "customer-classifier-monitoring"
@@ -111,3 +112,32 @@ PUSHED_METRICS: tuple[PushedMetric, ...] = (
     CALIBRATION_ERROR,
 )
 PUSHED_NAMES: frozenset[str] = frozenset(m.name for m in PUSHED_METRICS)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One figure of one night: a pushed metric, its label values and its value.
+
+    The same samples go to the Pushgateway and into the monitoring history table, so the
+    alerts, the dashboard and the report read one set of figures.
+    """
+
+    metric: PushedMetric
+    labels: tuple[tuple[str, str], ...]
+    value: float
+
+    @property
+    def label_map(self) -> dict[str, str]:
+        return dict(self.labels)
+
+
+def sample(metric: PushedMetric, value: float, labels: Mapping[str, str] | None = None) -> Sample:
+    """A sample of ``metric``, refusing label names the metric does not declare, since the
+    alert rules select on exactly those."""
+    given = dict(labels or {})
+    if set(given) != set(metric.labels):
+        raise ValueError(
+            f"metric {metric.name} takes the labels {list(metric.labels)}, not {sorted(given)}; "
+            "name each declared label once"
+        )
+    return Sample(metric, tuple((name, given[name]) for name in metric.labels), float(value))

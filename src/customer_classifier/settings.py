@@ -490,6 +490,22 @@ class KfpSettings(BaseModel):
     """Longest wait for the API server to answer the health check made before any change."""
 
 
+class RetrainSettings(BaseModel):
+    """When the nightly monitoring launches the training pipeline (``CC_RETRAIN__*``).
+
+    A trigger must persist for several nights, and a retrain is followed by a cool-down,
+    so that one noisy night does not retrain; the champion/challenger gate still decides
+    what ships.
+    """
+
+    model_config = GROUP_CONFIG
+
+    consecutive_nights: int = Field(default=3, ge=1, le=90)
+    """Nights in a row a trigger must fire before it retrains."""
+    cooldown_days: int = Field(default=14, ge=0, le=365)
+    """Days after a retrain during which no trigger retrains again."""
+
+
 class ExplanationSettings(BaseModel):
     """Explanations of a model (documented in the README): permutation importance at
     training, and the top reasons nightly scoring may add to the predictions table."""
@@ -591,6 +607,16 @@ class FairnessSettings(BaseModel):
     model, so the challenger's and the champion's gaps are compared pair by pair."""
 
 
+class MonitoringSettings(BaseModel):
+    """Where the nightly monitoring sends its results (``CC_MONITORING__*``)."""
+
+    model_config = GROUP_CONFIG
+
+    pushgateway_url: str = ""
+    """Prometheus Pushgateway the nightly figures are pushed to (e.g.
+    ``http://pushgateway.monitoring:9091``); empty: no push."""
+
+
 class EstimateSettings(BaseModel):
     """How the nightly monitoring estimates precision before the labels mature, and when
     the early labels signal concept drift (``CC_ESTIMATE__*``).
@@ -647,6 +673,20 @@ class DriftSettings(BaseModel):
     every night."""
 
 
+class HealthSettings(BaseModel):
+    """When a pipeline-health check of the nightly monitoring fails (``CC_HEALTH__*``).
+
+    Each night's input volume and quality, step run times, output volume and label mix
+    are compared with the same figures of the nights before, kept in the monitoring
+    history table.
+    """
+
+    model_config = GROUP_CONFIG
+
+    history_nights: int = Field(default=28, ge=3, le=3650)
+    """Past nights each figure is compared with."""
+
+
 class Settings(BaseSettings):
     """Everything configurable, validated once where the program starts."""
 
@@ -673,6 +713,9 @@ class Settings(BaseSettings):
     gate: GateSettings = GateSettings()
     drift: DriftSettings = DriftSettings()
     estimate: EstimateSettings = EstimateSettings()
+    health: HealthSettings = HealthSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+    retrain: RetrainSettings = RetrainSettings()
     fairness: FairnessSettings = FairnessSettings()
     explain: ExplanationSettings = ExplanationSettings()
     calibration: CalibrationSettings = CalibrationSettings()
