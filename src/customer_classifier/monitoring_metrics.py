@@ -98,6 +98,31 @@ CALIBRATION_ERROR = PushedMetric(
     "Expected calibration error of the scores on the newest matured scoring date.",
 )
 
+PIPELINE_FIGURE = PushedMetric(
+    "cc_monitoring_pipeline_figure",
+    ("figure",),
+    "A pipeline-health figure of the last night (input rows, null shares, step seconds, "
+    "output rows, good share) that the health checks compare with the nights before.",
+)
+REALISED_VALUE = PushedMetric(
+    "cc_monitoring_realised_value",
+    ("policy",),
+    "Value realised on the newest matured scoring date by the model's actions "
+    "(policy 'model') and by the heuristic baseline on the same customers ('baseline').",
+)
+RETRAIN_TRIGGER_FIRED = PushedMetric(
+    "cc_monitoring_retrain_trigger_fired",
+    ("trigger",),
+    "1 where a retraining trigger (drift, estimated or realised precision, calibration, "
+    "schedule) fired on the last night, else 0.",
+)
+RETRAIN_LAUNCHED = PushedMetric(
+    "cc_monitoring_retrain_launched",
+    (),
+    "1 when the last night launched the training pipeline, else 0 (skipped, cooling "
+    "down or not triggered).",
+)
+
 PUSHED_METRICS: tuple[PushedMetric, ...] = (
     LAST_SUCCESS,
     PIPELINE_CHECK_FAILED,
@@ -110,6 +135,10 @@ PUSHED_METRICS: tuple[PushedMetric, ...] = (
     REALISED_PRECISION,
     CONCEPT_DRIFT_FLAGGED,
     CALIBRATION_ERROR,
+    PIPELINE_FIGURE,
+    REALISED_VALUE,
+    RETRAIN_TRIGGER_FIRED,
+    RETRAIN_LAUNCHED,
 )
 PUSHED_NAMES: frozenset[str] = frozenset(m.name for m in PUSHED_METRICS)
 

@@ -615,6 +615,12 @@ class MonitoringSettings(BaseModel):
     pushgateway_url: str = ""
     """Prometheus Pushgateway the nightly figures are pushed to (e.g.
     ``http://pushgateway.monitoring:9091``); empty: no push."""
+    push_timeout_s: float = Field(default=10.0, gt=0.0, le=300.0)
+    """Longest wait for the Pushgateway to take one night's push."""
+    history_table: str = "monitoring_metrics"
+    """Table in the Master Data database that keeps every night's figures (one row per
+    metric, labels and night), which the health checks, the retraining triggers and the
+    report read back."""
 
 
 class EstimateSettings(BaseModel):
