@@ -608,6 +608,10 @@ def test_rules_select_only_metrics_that_exist() -> None:
         monitoring_metrics.FEATURE_DRIFT_STATISTIC.name,
         monitoring_metrics.ESTIMATED_PRECISION_LOWER.name,
         monitoring_metrics.ESTIMATED_PRECISION_UPPER.name,
+        monitoring_metrics.PIPELINE_FIGURE.name,
+        monitoring_metrics.REALISED_VALUE.name,
+        monitoring_metrics.RETRAIN_TRIGGER_FIRED.name,
+        monitoring_metrics.RETRAIN_LAUNCHED.name,
     }, "a pushed metric without an alert must be one the dashboard alone shows"
 
 
