@@ -121,13 +121,24 @@ def _chunk_bounds(
 
 def scoring_query(as_of: dt.date, active_window_days: int) -> sa.Select[Any]:
     """The customers of an id range (``lo``, ``hi``) with a sale in the active window: their
-    attributes and their aggregates, in one query (the others are never read)."""
+    attributes and their aggregates, in one query (the others are never read).
+
+    The id range is stated on both tables: a planner carries equalities across a join,
+    not ranges, so with the range on Sales alone PostgreSQL reads the whole Customers
+    table for every chunk, and once that table is large it switches the chunk to a hash
+    join over a parallel scan of it. The work per chunk then grows with the database
+    rather than with the chunk.
+    """
     aggregates = aggregate_query(as_of, active_window_days, active_only=True).subquery("a")
     customers = sa_table(CUSTOMERS_SPEC, sa.MetaData())
-    return sa.select(
-        *[customers.c[name] for name in CUSTOMERS_SPEC.names],
-        *[aggregates.c[name] for name in (*AGGREGATE_COLUMNS, *TIMESTAMP_COLUMNS)],
-    ).join_from(aggregates, customers, customers.c.customer_id == aggregates.c.customer_id)
+    return (
+        sa.select(
+            *[customers.c[name] for name in CUSTOMERS_SPEC.names],
+            *[aggregates.c[name] for name in (*AGGREGATE_COLUMNS, *TIMESTAMP_COLUMNS)],
+        )
+        .join_from(aggregates, customers, customers.c.customer_id == aggregates.c.customer_id)
+        .where(customers.c.customer_id.between(sa.bindparam("lo"), sa.bindparam("hi")))
+    )
 
 
 def _fetch_scoring_chunk(
@@ -138,6 +149,11 @@ def _fetch_scoring_chunk(
     them. Rows become one object array per batch, and each numeric column one cast:
     cheaper than inferring each column's type value by value."""
     with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            # The same query runs once per chunk; compiling it (inlined and optimised once
+            # its estimated cost passes jit_above_cost) took 0.4-2.9 s per 250k-customer
+            # chunk, more than it saved on an aggregation read from the covering index.
+            conn.exec_driver_sql("SET LOCAL jit = off")
         result = conn.execute(query, {"lo": lo, "hi": hi})
         names = list(result.keys())
         batches = []
