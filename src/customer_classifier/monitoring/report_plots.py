@@ -63,7 +63,7 @@ def metric_rows(history: pd.DataFrame, metric: PushedMetric) -> pd.DataFrame:
     rows = history[history["metric"] == metric.name]
     if "recorded_at" in rows and rows["recorded_at"].notna().any():
         rows = rows.sort_values("recorded_at", kind="stable")
-    labels = [json.loads(text) if text else {} for text in rows["labels"]]
+    labels = [json.loads(text) if isinstance(text, str) and text else {} for text in rows["labels"]]
     out = pd.DataFrame(
         {
             "as_of": pd.to_datetime(rows["as_of"]).to_numpy(),

@@ -194,6 +194,8 @@ def precision_section(
         report.paragraph(
             "No matured night yet: realised precision arrives once a scoring date's label "
             "window has closed, and the estimate made that night is checked against it then."
+            if backtest.empty
+            else "No matured night labelled anyone good: there is no precision to compare."
         )
         return
     accuracy = estimate_accuracy(backtest)

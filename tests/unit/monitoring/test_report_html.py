@@ -302,6 +302,31 @@ def test_the_first_night_says_what_is_missing(inputs: MonitoringReportInputs) ->
     assert "Estimated precision tonight" in text
 
 
+def test_a_night_that_labels_no_one_good_and_findings_of_any_shape(
+    inputs: MonitoringReportInputs,
+) -> None:
+    nobody = pd.Series(False, index=range(6))
+    night_ = MonitoringReportInputs(
+        as_of=TODAY,
+        champion_version="v2",
+        history=pd.DataFrame(),
+        drift=inputs.drift,
+        estimate=estimate_night(
+            pd.Series(np.linspace(0.1, 0.5, 6)), nobody, pd.Series(["a", "b"] * 3), None
+        ),
+        health=[{"check": "run_time", "status": "failed", "step_seconds": {"score": 12.5}}],
+        retraining={"action": "launched", "triggers": {"drift": True, "calibration": False}},
+    )
+    cells = _parse(render_report(night_)).text
+    text = "".join(cells)
+    assert "No customer was labelled good tonight" in text
+    assert "Alarm: data drift, pipeline health, calibration assumption of the estimate." in text
+    assert "1 of 1 checks failed: run_time" in text
+    assert '{"score": 12.5}' in text
+    assert "Retraining: launched; triggers: drift." in text
+    assert "nan" not in cells, "a missing figure is a blank cell"
+
+
 def test_a_history_frame_without_its_columns_is_refused(inputs: MonitoringReportInputs) -> None:
     broken = MonitoringReportInputs(
         as_of=TODAY,
