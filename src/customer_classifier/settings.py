@@ -690,7 +690,47 @@ class HealthSettings(BaseModel):
     model_config = GROUP_CONFIG
 
     history_nights: int = Field(default=28, ge=3, le=3650)
-    """Past nights each figure is compared with."""
+    """Past nights each figure is compared with, and the nights back the missing-run
+    check looks for an as-of date without a scoring run."""
+    min_history_nights: int = Field(default=7, ge=2, le=3650)
+    """Past nights a figure needs before it is judged; with fewer its check is
+    'learning' and does not fail."""
+    tolerance_mads: float = Field(default=5.0, gt=0)
+    """Scaled median absolute deviations of the past nights by which a figure may stray
+    from their median (5: about 5 standard deviations of a steady figure)."""
+    relative_floor: float = Field(default=0.10, ge=0, le=10)
+    """Share of the median by which a volume, an input quality share or the good share
+    may always stray, so that a figure that barely moved from night to night does not
+    fail on a small change."""
+    share_floor: float = Field(default=0.02, ge=0, le=1)
+    """Change of a share (nulls, rule breaks, orphans, the good share) that always
+    passes, in share points (0.02: two percentage points)."""
+    max_share_rise: float = Field(default=0.05, gt=0, le=1)
+    """Largest rise of an input quality share above its median that ever passes, however
+    noisy the past nights were: the hard bound that keeps a noisy history from hiding a
+    broken feed."""
+    step_relative_floor: float = Field(default=0.5, ge=0, le=100)
+    """Share of the median by which a step's run time may always grow (0.5: half as long
+    again); a step that runs faster never fails."""
+    step_floor_seconds: float = Field(default=60.0, ge=0)
+    """Growth of a step's run time, in seconds, that always passes: a step of a few
+    seconds may take twice as long without failing."""
+
+    @model_validator(mode="after")
+    def _enough_nights(self) -> HealthSettings:
+        if self.min_history_nights > self.history_nights:
+            raise ValueError(
+                f"CC_HEALTH__MIN_HISTORY_NIGHTS={self.min_history_nights} is more than "
+                f"CC_HEALTH__HISTORY_NIGHTS={self.history_nights}, so no figure would ever "
+                "be judged; lower the first or raise the second"
+            )
+        if self.share_floor > self.max_share_rise:
+            raise ValueError(
+                f"CC_HEALTH__SHARE_FLOOR={self.share_floor:g} is more than "
+                f"CC_HEALTH__MAX_SHARE_RISE={self.max_share_rise:g}; the floor of a share's "
+                "tolerance must lie within its hard bound: lower the floor or raise the bound"
+            )
+        return self
 
 
 class Settings(BaseSettings):
