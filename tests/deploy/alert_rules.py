@@ -106,7 +106,7 @@ def _num(value: float) -> str:
     return repr(float(value)) if not float(value).is_integer() else str(int(value))
 
 
-def annotations(template: Mapping[str, str], labels: Mapping[str, str]) -> dict[str, str]:
+def rendered_annotations(template: Mapping[str, str], labels: Mapping[str, str]) -> dict[str, str]:
     """An alert's annotations as Prometheus renders them for ``labels``; the chart's use
     only ``{{ $labels.NAME }}``, anything else would make them unpredictable."""
 

@@ -25,7 +25,6 @@ from customer_classifier.serving.metrics import LATENCY_BUCKETS, SCORE_BUCKETS, 
 
 from .alert_rules import (
     METRIC,
-    annotations,
     chart_values,
     constant,
     labels_text,
@@ -34,6 +33,7 @@ from .alert_rules import (
     prometheus_rule,
     ramp,
     render,
+    rendered_annotations,
     rules_of,
     run_promtool,
     write_rules,
@@ -461,7 +461,7 @@ def unit_tests(rule: dict[str, Any], values: dict[str, Any]) -> list[UnitTest]:
             expected = [
                 {
                     "exp_labels": {**labels, "severity": settings["severity"]},
-                    "exp_annotations": annotations(item["annotations"], labels),
+                    "exp_annotations": rendered_annotations(item["annotations"], labels),
                 }
                 for labels in scenario.firing
             ]

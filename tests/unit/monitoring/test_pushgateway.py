@@ -1,7 +1,7 @@
 """The Pushgateway adapter without a Pushgateway: no URL pushes nothing and says so, a
 closed port fails naming the URL and the fix, and the gauges are the pushed metrics'.
 
-(A real Pushgateway and Prometheus: tests/integration/monitoring/test_pushgateway.py.)
+(A real Pushgateway and Prometheus: tests/integration/monitoring/test_push_to_prometheus.py.)
 """
 
 from __future__ import annotations
@@ -105,4 +105,4 @@ def test_the_namespace_is_the_setting_else_the_pods_else_default(tmp_path: Path)
 )
 def test_a_wrong_push_setting_is_refused_naming_it(given: dict[str, str], named: str) -> None:
     with pytest.raises(ValidationError, match=named):
-        MonitoringSettings(**given)  # type: ignore[arg-type]
+        MonitoringSettings(**given)

@@ -48,10 +48,10 @@ from customer_classifier.monitoring_metrics import (
 )
 from customer_classifier.settings import MonitoringSettings
 from tests.deploy.alert_rules import (
-    annotations,
     chart_values,
     minutes,
     prometheus_rule,
+    rendered_annotations,
     rules_of,
     run_promtool,
     write_rules,
@@ -276,7 +276,7 @@ def alert_test(
                 "exp_alerts": [
                     {
                         "exp_labels": {**labels, "severity": severity},
-                        "exp_annotations": annotations(item["annotations"], labels),
+                        "exp_annotations": rendered_annotations(item["annotations"], labels),
                     }
                     for labels in firing
                 ],
