@@ -43,15 +43,7 @@ class PushResult:
     """Why nothing was pushed; empty when ``pushed``."""
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "url": self.url,
-            "job": self.job,
-            "namespace": self.namespace,
-            "samples": self.samples,
-            "metrics": self.metrics,
-            "pushed": self.pushed,
-            "reason": self.reason,
-        }
+        return dataclasses.asdict(self)
 
 
 def registry_of(samples: Iterable[Sample]) -> CollectorRegistry:
@@ -188,9 +180,10 @@ def _refused(url: str, group: str, error: urllib.error.HTTPError, user: str | No
         )
     elif error.code == 400:
         fix = (
-            "the push conflicts with metrics of the same names in another group of the "
-            "Pushgateway (other types or help texts); delete that group, or push to a "
-            "Pushgateway of this deployment's own"
+            "the push is inconsistent with what the Pushgateway holds (a metric of the same "
+            "name with another type in another group, or a label clashing with the grouping "
+            "key); delete the clashing group, or push to a Pushgateway of this deployment's "
+            "own"
         )
     else:
         fix = "see the Pushgateway's log, and run the night's monitoring again"

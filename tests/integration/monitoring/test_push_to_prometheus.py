@@ -44,6 +44,7 @@ from customer_classifier.monitoring_metrics import (
     FEATURE_DRIFT_STATISTIC,
     LAST_SUCCESS,
     PUSH_JOB,
+    SCORE_DRIFT_PSI,
     Sample,
 )
 from customer_classifier.settings import MonitoringSettings
@@ -441,3 +442,26 @@ def test_a_pushgateway_with_basic_auth_takes_the_configured_user_only(
         f"{guarded}/api/v1/metrics", auth=(USER.user, USER.password), timeout=5
     ).json()["data"]
     assert [g["labels"]["namespace"] for g in groups] == ["ml-auth"]
+
+
+def test_a_push_the_pushgateway_finds_inconsistent_is_refused_naming_the_clash(
+    servers: Servers, quiet: Night
+) -> None:
+    """Another job holds a counter under a name the monitoring pushes as a gauge: the
+    Pushgateway refuses the night rather than serve both."""
+    clash = f"# TYPE {SCORE_DRIFT_PSI.name} counter\n{SCORE_DRIFT_PSI.name} 3\n"
+    seeded = requests.put(f"{servers.pushgateway}/metrics/job/other-job", data=clash, timeout=5)
+    try:
+        assert seeded.status_code == 200, seeded.text
+        settings = MonitoringSettings(
+            pushgateway_url=servers.pushgateway, push_namespace="ml-clash"
+        )
+        with pytest.raises(PushgatewayError) as refused:
+            push_night(quiet.samples, settings)
+        message = str(refused.value)
+        assert f"the Pushgateway at {servers.pushgateway} refused" in message
+        assert "HTTP 400" in message
+        assert SCORE_DRIFT_PSI.name in message
+        assert "delete the clashing group" in message
+    finally:
+        requests.delete(f"{servers.pushgateway}/metrics/job/other-job", timeout=5)
