@@ -445,23 +445,20 @@ def test_a_pushgateway_with_basic_auth_takes_the_configured_user_only(
 
 
 def test_a_push_the_pushgateway_finds_inconsistent_is_refused_naming_the_clash(
-    servers: Servers, quiet: Night
+    quiet: Night, tmp_path: Path
 ) -> None:
     """Another job holds a counter under a name the monitoring pushes as a gauge: the
-    Pushgateway refuses the night rather than serve both."""
+    Pushgateway (a fresh one, holding nothing else) refuses the night rather than serve
+    both."""
     clash = f"# TYPE {SCORE_DRIFT_PSI.name} counter\n{SCORE_DRIFT_PSI.name} 3\n"
-    seeded = requests.put(f"{servers.pushgateway}/metrics/job/other-job", data=clash, timeout=5)
-    try:
+    with running_pushgateway(tmp_path) as gateway:
+        seeded = requests.put(f"{gateway}/metrics/job/other-job", data=clash, timeout=5)
         assert seeded.status_code == 200, seeded.text
-        settings = MonitoringSettings(
-            pushgateway_url=servers.pushgateway, push_namespace="ml-clash"
-        )
+        settings = MonitoringSettings(pushgateway_url=gateway, push_namespace="ml-clash")
         with pytest.raises(PushgatewayError) as refused:
             push_night(quiet.samples, settings)
-        message = str(refused.value)
-        assert f"the Pushgateway at {servers.pushgateway} refused" in message
-        assert "HTTP 400" in message
-        assert SCORE_DRIFT_PSI.name in message
-        assert "delete the clashing group" in message
-    finally:
-        requests.delete(f"{servers.pushgateway}/metrics/job/other-job", timeout=5)
+    message = str(refused.value)
+    assert f"the Pushgateway at {gateway} refused" in message
+    assert "HTTP 400" in message
+    assert SCORE_DRIFT_PSI.name in message
+    assert "delete the clashing group" in message
