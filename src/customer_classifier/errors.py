@@ -60,3 +60,8 @@ class ExplanationError(CustomerClassifierError):
 class ShardError(CustomerClassifierError):
     """A shard of a sharded night failed, or the shards do not cover the night: nothing
     was published, and the message names the shard's customer-id range."""
+
+
+class PushgatewayError(CustomerClassifierError):
+    """The Pushgateway cannot be reached, or refuses a night's push: the message names
+    its URL, the grouping key and what to change."""

@@ -617,6 +617,40 @@ class MonitoringSettings(BaseModel):
     ``http://pushgateway.monitoring:9091``); empty: no push."""
     push_timeout_s: float = Field(default=10.0, gt=0.0, le=300.0)
     """Longest wait for the Pushgateway to take one night's push."""
+    push_namespace: str | None = None
+    """``namespace`` label of the push's grouping key, which the chart's alert rules
+    select on (the release's namespace); unset: the pod's own namespace in a cluster,
+    else ``default``."""
+    pushgateway_user: str | None = None
+    """User for HTTP basic authentication at the Pushgateway (its ``--web.config.file``);
+    unset: pushes carry no credentials."""
+    pushgateway_password: SecretStr | None = None
+    """Password of ``pushgateway_user``, from a Secret."""
+
+    @field_validator("pushgateway_url")
+    @classmethod
+    def _pushgateway_is_a_url(cls, value: str) -> str:
+        parts = urllib.parse.urlsplit(value)
+        if value and (parts.scheme not in {"http", "https"} or not parts.hostname):
+            raise ValueError(
+                f"CC_MONITORING__PUSHGATEWAY_URL {value!r} must be http://HOST:PORT or "
+                "https://HOST:PORT (for example http://pushgateway.monitoring:9091), or empty "
+                "for no push"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _credentials_in_pairs(self) -> MonitoringSettings:
+        if (self.pushgateway_user is None) != (self.pushgateway_password is None):
+            given, missing = (
+                ("USER", "PASSWORD") if self.pushgateway_password is None else ("PASSWORD", "USER")
+            )
+            raise ValueError(
+                f"CC_MONITORING__PUSHGATEWAY_{given} is set but CC_MONITORING__PUSHGATEWAY_"
+                f"{missing} is not; basic authentication needs both, or neither"
+            )
+        return self
+
     history_table: str = "monitoring_metrics"
     """Table in the Master Data database that keeps every night's figures (one row per
     metric, labels and night), which the health checks, the retraining triggers and the
@@ -914,6 +948,7 @@ SECRET_KEYS = frozenset(
         "CC_S3__SECRET_KEY",
         "CC_S3__SESSION_TOKEN",
         "CC_KFP__TOKEN",
+        "CC_MONITORING__PUSHGATEWAY_PASSWORD",
     }
 )
 """Settings that come from Secrets, never from the ConfigMap."""

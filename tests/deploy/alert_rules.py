@@ -106,6 +106,18 @@ def _num(value: float) -> str:
     return repr(float(value)) if not float(value).is_integer() else str(int(value))
 
 
+def rendered_annotations(template: Mapping[str, str], labels: Mapping[str, str]) -> dict[str, str]:
+    """An alert's annotations as Prometheus renders them for ``labels``; the chart's use
+    only ``{{ $labels.NAME }}``, anything else would make them unpredictable."""
+
+    def fill(text: str) -> str:
+        out = re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels[m.group(1)], text)
+        assert "{{" not in out, f"annotation template beyond $labels: {text}"
+        return out
+
+    return {key: fill(text) for key, text in template.items()}
+
+
 def rules_of(rule: dict[str, Any]) -> list[dict[str, Any]]:
     """Every rule of every group, in order."""
     return [r for g in rule["spec"]["groups"] for r in g["rules"]]

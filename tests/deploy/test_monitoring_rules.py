@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from .alert_rules import (
     prometheus_rule,
     ramp,
     render,
+    rendered_annotations,
     rules_of,
     run_promtool,
     write_rules,
@@ -421,18 +422,6 @@ ALERTS: dict[str, AlertCase] = {
 # -- the promtool test file ----------------------------------------------------------------
 
 
-def _annotations(template: Mapping[str, str], labels: Mapping[str, str]) -> dict[str, str]:
-    """The alert's annotations as Prometheus renders them; the chart's only use
-    ``{{ $labels.NAME }}``, anything else would make them unpredictable."""
-
-    def fill(text: str) -> str:
-        out = re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels[m.group(1)], text)
-        assert "{{" not in out, f"annotation template beyond $labels: {text}"
-        return out
-
-    return {key: fill(text) for key, text in template.items()}
-
-
 @dataclass(frozen=True)
 class UnitTest:
     alert: str
@@ -472,7 +461,7 @@ def unit_tests(rule: dict[str, Any], values: dict[str, Any]) -> list[UnitTest]:
             expected = [
                 {
                     "exp_labels": {**labels, "severity": settings["severity"]},
-                    "exp_annotations": _annotations(item["annotations"], labels),
+                    "exp_annotations": rendered_annotations(item["annotations"], labels),
                 }
                 for labels in scenario.firing
             ]
