@@ -107,6 +107,7 @@ def test_a_reference_written_before_seasons_reads_as_the_training_window(
     old = reference.to_metadata()
     del old["as_of"], old["seasons"]
     read = DriftReference.from_metadata(old)
-    assert read.as_of is None and read.seasons == ()
+    assert read.as_of is None
+    assert read.seasons == ()
     assert read.for_night(dt.date(2025, 12, 20)) is read
     assert read.part == "training"
