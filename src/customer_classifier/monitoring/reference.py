@@ -10,11 +10,12 @@ precision depends only on that subpopulation, and for the score itself.
 
 Seasonality is not drift: a year-end night shows more recent spend than an autumn
 training window, every year. So the same bins are also counted, part by part, over
-frames of other as-of dates (the validation and test windows, a year apart or a season
-apart), and a night is compared with the part of its own season (the as-of date nearest
-in the calendar, within :data:`SEASON_DAYS`) when that part holds at least
-:data:`MIN_SEASON_ROWS` rows; otherwise with the training window, as before. A real
-change shows against its own season as well; only what every year brings is left out.
+frames of other as-of dates (training's validation and test windows, a season apart
+each), and a night is compared with the window of its own season: of the training
+window and the parts holding at least :data:`MIN_SEASON_ROWS` rows, the one whose as-of
+date is nearest in the calendar, when it is within :data:`SEASON_DAYS`; otherwise with
+the training window, as before. The bins stay the training window's, so a real change
+shows against its own season as well; only what the season brings is left out.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ MAX_CATEGORIES = 50
 """Categories kept per categorical feature; rarer ones share the "other" bin."""
 SEASON_DAYS = 45
 """Calendar days (either way, across the year end) within which a part's as-of date is
-of the night's season: half a quarter, so that a part stands for its quarter of the
-year and the year-end peak's part is not used for an autumn night."""
+of the night's season: half a quarter, so that training's three windows, a quarter
+apart, each stand for their quarter of the year, and a night of the fourth quarter
+(none of them within reach) is compared with the training window."""
 MIN_SEASON_ROWS = 500
 """A season's part is used only with at least this many rows: a thinner one would make
 the comparison noisier than the seasonal effect it removes."""
@@ -211,20 +213,22 @@ class DriftReference:
         return self.as_of.isoformat() if self.as_of else "training"
 
     def season_for(self, as_of: dt.date) -> SeasonPart | None:
-        """The part of ``as_of``'s season: the nearest in the calendar within
-        :data:`SEASON_DAYS` that holds :data:`MIN_SEASON_ROWS` rows (the most recent of
-        equally near ones), or None when the training window is itself of that season
-        or no part is."""
-        if self.as_of is not None and calendar_distance(self.as_of, as_of) <= SEASON_DAYS:
-            return None
-        near = [
-            p
-            for p in self.seasons
-            if calendar_distance(p.as_of, as_of) <= SEASON_DAYS and p.rows >= MIN_SEASON_ROWS
-        ]
+        """The part of ``as_of``'s season, or None for the training window.
+
+        Of the training window and the parts that hold :data:`MIN_SEASON_ROWS` rows, the
+        one nearest in the calendar (the training window, then the most recent part, of
+        equally near ones); None also when even that one lies more than
+        :data:`SEASON_DAYS` away: the night's season is not in the reference."""
+        near = [p for p in self.seasons if p.rows >= MIN_SEASON_ROWS]
         if not near:
             return None
-        return min(near, key=lambda p: (calendar_distance(p.as_of, as_of), -p.as_of.toordinal()))
+        best = min(near, key=lambda p: (calendar_distance(p.as_of, as_of), -p.as_of.toordinal()))
+        gap = calendar_distance(best.as_of, as_of)
+        if gap > SEASON_DAYS:
+            return None
+        if self.as_of is not None and calendar_distance(self.as_of, as_of) <= gap:
+            return None
+        return best
 
     def for_night(self, as_of: dt.date | None) -> DriftReference:
         """The reference a night of ``as_of`` is compared with: the counts of its season's

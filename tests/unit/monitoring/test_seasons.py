@@ -93,6 +93,11 @@ def test_a_season_without_a_part_falls_back_to_the_training_window(
     assert july.reference_part == AUTUMN.isoformat()
     assert not july.alarm, july.flagged
     assert reference.for_night(dt.date(2026, 10, 1)) is reference, "the window's own season"
+    # Between the two, the nearer in the calendar.
+    assert reference.season_for(dt.date(2025, 11, 10)) is None
+    part = reference.season_for(dt.date(2025, 11, 25))
+    assert part is not None
+    assert part.as_of == YEAR_END
 
 
 def test_a_thin_season_part_is_not_used() -> None:
