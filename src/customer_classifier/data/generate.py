@@ -73,6 +73,19 @@ class GeneratorConfig:
     this (100: the feed sends cents where euros are expected). 1 (the default): none."""
     feed_fault_days: int = 30
     """How many days before ``end`` the sales-feed fault (``amount_unit``) has lasted."""
+    concept_drift: float = 0.0
+    """0 = none; above 0, concept drift: over the last ``concept_days`` before ``end``,
+    customers buy as if their hidden quality were partly another one, drawn independently
+    (weight ``concept_drift``, 1: wholly), while everything before stays as it was. The
+    same features then promise more spend than comes: the good customers buy less, so
+    fewer of them reach the label rule. Score a night ``concept_days`` before ``end`` to
+    see it in the early labels of its still open label window."""
+    concept_days: int = 30
+    prior_shift: float = 0.0
+    """0 = none; above 0, a prior shift: every customer's hidden quality is this much
+    higher (more good customers), and their behaviour, hence their features, follows it as
+    it would for such customers; the relation of quality to behaviour is unchanged. It
+    acts on the whole history: score its data with a model trained on data without it."""
     transactions_only: bool = False
     """Keep only what a bare transaction feed has: no country, channel or birth year, one
     segment, nobody in the loyalty programme, one product category. The sales themselves
@@ -136,6 +149,8 @@ def generate(config: GeneratorConfig = GeneratorConfig()) -> MasterData:
         + age_effect
         - (config.drift * late_signup)
     )
+    if config.prior_shift != 0.0:
+        quality = quality + config.prior_shift
 
     # Activity window: from signup (or the start of history) until churn.
     life_days = rng.exponential(600.0 * np.exp(0.6 * quality))
@@ -149,6 +164,10 @@ def generate(config: GeneratorConfig = GeneratorConfig()) -> MasterData:
     exposure = cum[last_day + 1] - cum[first_day]  # seasonal-weighted active days
     rate = np.exp(0.7 * quality)
     rate *= config.sales_per_customer * n / float(np.sum(rate * exposure))
+    if config.prior_shift != 0.0:
+        # The mean rate is set for the customers without the shift: better customers
+        # buy more often, not the same total spread over them.
+        rate *= np.exp(0.7 * config.prior_shift)
     n_sales = rng.poisson(rate * exposure)
     total = int(n_sales.sum())
 
@@ -185,6 +204,7 @@ def generate(config: GeneratorConfig = GeneratorConfig()) -> MasterData:
         config.end.year - birth_year >= BIASED_MIN_AGE
     )
     keep = _not_quiet(config, affected, owner, n_days - 1 - day_idx)
+    keep &= _concept_kept(config, quality, owner, n_days - 1 - day_idx)
     order = np.argsort(sold_at, kind="stable")
     order = order[keep[order]]
     sales = pd.DataFrame(
@@ -252,6 +272,31 @@ def _not_quiet(
     hit = np.zeros(len(owner), dtype=bool)
     hit[recent] = quiet[owner[recent], quarter[recent]]
     out: np.ndarray = ~(affected[owner] & hit)
+    return out
+
+
+def _concept_kept(
+    config: GeneratorConfig,
+    quality: np.ndarray,
+    owner: np.ndarray,
+    days_before_end: np.ndarray,
+) -> np.ndarray:
+    """Which sales survive the concept drift: all of them when ``concept_drift`` is 0.
+
+    Over the last ``concept_days``, a customer buys at the rate of the quality ``(1 - c)
+    q + c q'``, with ``q'`` an independent draw, instead of ``q``: each of their sales
+    there is kept with the ratio of the two rates, capped at one (a customer whose new
+    quality is higher keeps their sales; none are added). Its draws come from a generator
+    of their own, so the rest of the tables is the same with and without it.
+    """
+    if config.concept_drift <= 0:
+        return np.ones(len(owner), dtype=bool)
+    rng = np.random.default_rng([config.seed, 2])
+    other = rng.normal(0.0, 1.0, size=len(quality))
+    ratio = np.minimum(1.0, np.exp(0.7 * config.concept_drift * (other - quality)))
+    window = days_before_end < config.concept_days
+    draws = rng.random(len(owner))
+    out: np.ndarray = ~window | (draws < ratio[owner])
     return out
 
 

@@ -20,10 +20,16 @@ so a feature's effect is estimated as its drift within that subpopulation (Jense
 distance of its predicted-good bins) times its permutation importance on the test window
 (from the bundle), normalised to sum to one over the features. Without importance every
 feature weighs the same, and the rank is the predicted-good drift alone.
+
+Seasonality: given the night's as-of date, the night is compared with the reference's
+part of its own season when the bundle has one (see
+:meth:`~customer_classifier.monitoring.reference.DriftReference.for_night`), so that a
+year-end night is judged against a year-end window, not against an autumn one.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -102,6 +108,9 @@ class DriftReport:
     good_share_p_value: float
     thresholds: DriftThresholds
     ranked: tuple[str, ...] = field(default=())
+    reference_part: str = "training"
+    """What the night was compared with: ``training`` (the training window, as-of date
+    unknown), or the as-of date of the training window or of its season's part."""
 
     @property
     def flagged(self) -> tuple[str, ...]:
@@ -123,6 +132,7 @@ class DriftReport:
             "reference_good_share": self.reference_good_share,
             "good_share_p_value": self.good_share_p_value,
             "fdr": self.thresholds.fdr,
+            "reference_part": self.reference_part,
             "features": [f.to_dict() for f in self.features],
         }
 
@@ -243,8 +253,12 @@ def detect_drift(
     frame: pd.DataFrame,
     scores: np.ndarray,
     thresholds: DriftThresholds = DriftThresholds(),
+    *,
+    as_of: dt.date | None = None,
 ) -> DriftReport:
-    """Compare a night (``frame`` and its ``scores``) with the training ``reference``."""
+    """Compare a night (``frame`` and its ``scores``) with the training ``reference``,
+    or, given the night's ``as_of`` date, with the reference's part of its season."""
+    reference = reference.for_night(as_of)
     missing = [s.name for s in reference.specs if s.name not in frame.columns]
     if missing:
         raise ConfigurationError(
@@ -321,6 +335,7 @@ def detect_drift(
         ),
         thresholds=thresholds,
         ranked=ranked,
+        reference_part=reference.part,
     )
 
 

@@ -7,12 +7,22 @@ training minimum, one above its maximum and one for nulls, so that a unit change
 feed stuck at nulls shows), the observed categories for categorical ones (plus "other"
 and null). The same bins are counted for the customers the model labels good, since
 precision depends only on that subpopulation, and for the score itself.
+
+Seasonality is not drift: a year-end night shows more recent spend than an autumn
+training window, every year. So the same bins are also counted, part by part, over
+frames of other as-of dates (training's validation and test windows, a season apart
+each), and a night is compared with the window of its own season: of the training
+window and the parts holding at least :data:`MIN_SEASON_ROWS` rows, the one whose as-of
+date is nearest in the calendar, when it is within :data:`SEASON_DAYS`; otherwise with
+the training window, as before. The bins stay the training window's, so a real change
+shows against its own season as well; only what the season brings is left out.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,6 +32,14 @@ from customer_classifier.errors import ConfigurationError
 
 MAX_CATEGORIES = 50
 """Categories kept per categorical feature; rarer ones share the "other" bin."""
+SEASON_DAYS = 45
+"""Calendar days (either way, across the year end) within which a part's as-of date is
+of the night's season: half a quarter, so that training's three windows, a quarter
+apart, each stand for their quarter of the year, and a night of the fourth quarter
+(none of them within reach) is compared with the training window."""
+MIN_SEASON_ROWS = 500
+"""A season's part is used only with at least this many rows: a thinner one would make
+the comparison noisier than the seasonal effect it removes."""
 
 
 @dataclass(frozen=True)
@@ -124,12 +142,53 @@ def categorical_spec(name: str, values: pd.Series) -> BinSpec:
 
 
 @dataclass(frozen=True)
+class SeasonPart:
+    """The reference's bins counted over the frame of one more as-of date."""
+
+    as_of: dt.date
+    counts: dict[str, tuple[int, ...]]
+    good_counts: dict[str, tuple[int, ...]]
+    score_counts: tuple[int, ...]
+    rows: int
+    good_rows: int
+
+    def to_metadata(self) -> dict[str, Any]:
+        return {
+            "as_of": self.as_of.isoformat(),
+            "rows": self.rows,
+            "good_rows": self.good_rows,
+            "counts": {k: list(v) for k, v in self.counts.items()},
+            "good_counts": {k: list(v) for k, v in self.good_counts.items()},
+            "score_counts": list(self.score_counts),
+        }
+
+    @classmethod
+    def from_metadata(cls, data: Mapping[str, Any]) -> SeasonPart:
+        return cls(
+            as_of=dt.date.fromisoformat(str(data["as_of"])),
+            counts={str(k): tuple(int(c) for c in v) for k, v in data["counts"].items()},
+            good_counts={str(k): tuple(int(c) for c in v) for k, v in data["good_counts"].items()},
+            score_counts=tuple(int(c) for c in data["score_counts"]),
+            rows=int(data["rows"]),
+            good_rows=int(data["good_rows"]),
+        )
+
+
+def calendar_distance(a: dt.date, b: dt.date) -> int:
+    """Days between two dates' places in the year, across the year end (0 to 183)."""
+    gap = abs(a.timetuple().tm_yday - b.timetuple().tm_yday)
+    return min(gap, 365 - gap)
+
+
+@dataclass(frozen=True)
 class DriftReference:
     """The training window as counts: every feature, the predicted-good rows, the score.
 
     ``good`` holds the same bins counted over the rows whose score reaches
     ``threshold``; ``importance`` (the bundle's permutation importance, when known)
-    weighs each feature's drift when the drifted features are ranked.
+    weighs each feature's drift when the drifted features are ranked. ``as_of`` is the
+    training window's as-of date (None in references written before it was kept), and
+    ``seasons`` the parts of other as-of dates (see :meth:`for_night`).
     """
 
     specs: tuple[BinSpec, ...]
@@ -141,14 +200,59 @@ class DriftReference:
     rows: int
     good_rows: int
     importance: dict[str, float]
+    as_of: dt.date | None = None
+    seasons: tuple[SeasonPart, ...] = ()
 
     @property
     def spec_by_name(self) -> dict[str, BinSpec]:
         return {s.name: s for s in self.specs}
 
+    @property
+    def part(self) -> str:
+        """Which counts this reference compares with: its as-of date, or ``training``."""
+        return self.as_of.isoformat() if self.as_of else "training"
+
+    def season_for(self, as_of: dt.date) -> SeasonPart | None:
+        """The part of ``as_of``'s season, or None for the training window.
+
+        Of the training window and the parts that hold :data:`MIN_SEASON_ROWS` rows, the
+        one nearest in the calendar (the training window, then the most recent part, of
+        equally near ones); None also when even that one lies more than
+        :data:`SEASON_DAYS` away: the night's season is not in the reference."""
+        near = [p for p in self.seasons if p.rows >= MIN_SEASON_ROWS]
+        if not near:
+            return None
+        best = min(near, key=lambda p: (calendar_distance(p.as_of, as_of), -p.as_of.toordinal()))
+        gap = calendar_distance(best.as_of, as_of)
+        if gap > SEASON_DAYS:
+            return None
+        if self.as_of is not None and calendar_distance(self.as_of, as_of) <= gap:
+            return None
+        return best
+
+    def for_night(self, as_of: dt.date | None) -> DriftReference:
+        """The reference a night of ``as_of`` is compared with: the counts of its season's
+        part when there is one (same bins, threshold and importance), else the training
+        window's. Without a date, the training window's."""
+        part = None if as_of is None else self.season_for(as_of)
+        if part is None:
+            return self
+        return replace(
+            self,
+            counts=part.counts,
+            good_counts=part.good_counts,
+            score_counts=part.score_counts,
+            rows=part.rows,
+            good_rows=part.good_rows,
+            as_of=part.as_of,
+            seasons=(),
+        )
+
     def to_metadata(self) -> dict[str, Any]:
         return {
-            "version": 1,
+            "version": 2,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "seasons": [p.to_metadata() for p in self.seasons],
             "rows": self.rows,
             "good_rows": self.good_rows,
             "threshold": self.threshold,
@@ -180,8 +284,10 @@ class DriftReference:
                 rows=int(data["rows"]),
                 good_rows=int(data["good_rows"]),
                 importance={str(k): float(v) for k, v in data.get("importance", {}).items()},
+                as_of=dt.date.fromisoformat(str(data["as_of"])) if data.get("as_of") else None,
+                seasons=tuple(SeasonPart.from_metadata(p) for p in data.get("seasons", ())),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigurationError(
                 f"the bundle's drift reference is unreadable ({exc!r}): it must be the "
                 "'drift_reference' metadata that training writes; retrain the champion with "
@@ -205,8 +311,14 @@ def build_reference(
     categorical: Sequence[str],
     bins: int = 20,
     importance: Mapping[str, float] | None = None,
+    as_of: dt.date | None = None,
+    seasons: Mapping[dt.date, tuple[pd.DataFrame, np.ndarray]] | None = None,
 ) -> DriftReference:
-    """Bin the training window ``frame`` and its ``scores`` at the model's ``threshold``."""
+    """Bin the training window ``frame`` and its ``scores`` at the model's ``threshold``.
+
+    ``as_of``: the training window's as-of date; ``seasons``: frames of other as-of
+    dates with their scores, counted over the training window's bins (one part each; a
+    part of the training window's own date is left out, it is the window itself)."""
     if len(frame) != len(scores):
         raise ConfigurationError(
             f"{len(scores)} scores for {len(frame)} training rows: the drift reference needs "
@@ -227,6 +339,12 @@ def build_reference(
         good_counts[name] = tuple(int(c) for c in np.bincount(codes[good], minlength=spec.size))
     score_values = np.asarray(scores, dtype=float)
     score_spec = numeric_spec("score", score_values, bins)
+    dated = dict(seasons or {})
+    parts = tuple(
+        season_part(day, specs, score_spec, threshold, *dated[day])
+        for day in sorted(dated)
+        if day != as_of
+    )
     return DriftReference(
         specs=tuple(specs),
         counts=counts,
@@ -237,6 +355,41 @@ def build_reference(
         rows=len(frame),
         good_rows=int(good.sum()),
         importance=dict(importance or {}),
+        as_of=as_of,
+        seasons=parts,
+    )
+
+
+def season_part(
+    as_of: dt.date,
+    specs: Sequence[BinSpec],
+    score_spec: BinSpec,
+    threshold: float,
+    frame: pd.DataFrame,
+    scores: np.ndarray,
+) -> SeasonPart:
+    """The counts of one more as-of date's ``frame`` over the training window's bins."""
+    if len(frame) != len(scores):
+        raise ConfigurationError(
+            f"{len(scores)} scores for {len(frame)} rows of the {as_of} frame: each season's "
+            "part needs one score per row; pass the scores of the same frame"
+        )
+    good = np.asarray(scores) >= threshold
+    counts: dict[str, tuple[int, ...]] = {}
+    good_counts: dict[str, tuple[int, ...]] = {}
+    for spec in specs:
+        codes = spec.codes(frame[spec.name])
+        counts[spec.name] = tuple(int(c) for c in np.bincount(codes, minlength=spec.size))
+        good_counts[spec.name] = tuple(
+            int(c) for c in np.bincount(codes[good], minlength=spec.size)
+        )
+    return SeasonPart(
+        as_of=as_of,
+        counts=counts,
+        good_counts=good_counts,
+        score_counts=tuple(int(c) for c in score_spec.count(np.asarray(scores, dtype=float))),
+        rows=len(frame),
+        good_rows=int(good.sum()),
     )
 
 
@@ -246,16 +399,27 @@ def training_reference(
     threshold: float,
     importance: Mapping[str, Any] | None,
     bins: int,
+    *,
+    as_of: dt.date | None = None,
+    seasons: Mapping[dt.date, pd.DataFrame] | None = None,
 ) -> dict[str, Any]:
     """The bundle's ``drift_reference``: the training window scored by the chosen model
-    (calibrated, as the nightly scores are), binned over the schema's features."""
+    (calibrated, as the nightly scores are), binned over the schema's features.
+
+    ``as_of`` is the training window's as-of date and ``seasons`` the frames of the
+    other as-of dates training has (the validation and test windows), each scored by the
+    same model: a night of their season is compared with them (see
+    :meth:`DriftReference.for_night`)."""
     from customer_classifier.features.build import (
         CATEGORICAL_FEATURES,
         FEATURE_NAMES,
         NUMERIC_FEATURES,
     )
 
-    scores = np.asarray(model.predict_proba(frame[list(FEATURE_NAMES)])[:, 1], dtype=float)
+    def score(rows: pd.DataFrame) -> np.ndarray:
+        return np.asarray(model.predict_proba(rows[list(FEATURE_NAMES)])[:, 1], dtype=float)
+
+    scores = score(frame)
     return build_reference(
         frame,
         scores,
@@ -264,4 +428,6 @@ def training_reference(
         categorical=CATEGORICAL_FEATURES,
         bins=bins,
         importance=importance_weights(importance),
+        as_of=as_of,
+        seasons={day: (rows, score(rows)) for day, rows in (seasons or {}).items()},
     ).to_metadata()

@@ -150,3 +150,47 @@ def test_a_unit_change_multiplies_only_the_recent_amounts() -> None:
     pd.testing.assert_frame_equal(
         clean.sales.drop(columns=["amount"]), cents.sales.drop(columns=["amount"])
     )
+
+
+def _net_spend(sales: pd.DataFrame, since: pd.Timestamp) -> pd.Series:
+    recent = sales[sales["sold_at"] >= since]
+    net = recent["amount"].where(~recent["returned"], 0.0)
+    return net.groupby(recent["customer_id"]).sum()
+
+
+def test_concept_drift_removes_only_sales_of_its_window_and_most_of_the_best_customers() -> None:
+    config = GeneratorConfig(n_customers=2000, seed=5)
+    clean, drifted = generate(config), generate(replace(config, concept_drift=1.0))
+    pd.testing.assert_frame_equal(clean.customers, drifted.customers)
+    start = pd.Timestamp(config.end) - pd.Timedelta(days=config.concept_days - 1)
+    key = ["customer_id", "sold_at", "amount"]
+    before = clean.sales["sold_at"] < start
+    pd.testing.assert_frame_equal(
+        clean.sales.loc[before, key].reset_index(drop=True),
+        drifted.sales.loc[drifted.sales["sold_at"] < start, key].reset_index(drop=True),
+    )
+    kept = clean.sales.merge(drifted.sales[key], on=key, how="left", indicator=True)
+    removed = kept.loc[kept["_merge"] == "left_only"]
+    assert (removed["sold_at"] >= start).all()
+    # The customers who spent most before the window lose the largest share in it: their
+    # past no longer says what they do now.
+    history = _net_spend(clean.sales[before], pd.Timestamp(config.start))
+    top = history.index[history >= history.quantile(0.9)]
+    in_window = clean.sales[clean.sales["sold_at"] >= start]
+    lost = removed["customer_id"].isin(top).sum() / in_window["customer_id"].isin(top).sum()
+    rest = ~removed["customer_id"].isin(top)
+    lost_rest = rest.sum() / (~in_window["customer_id"].isin(top)).sum()
+    assert lost > 0.3
+    assert lost > lost_rest + 0.1
+
+
+def test_a_prior_shift_makes_more_customers_good_with_the_same_attributes() -> None:
+    config = GeneratorConfig(n_customers=2000, seed=5)
+    clean, shifted = generate(config), generate(replace(config, prior_shift=0.5))
+    # The attributes are drawn before quality (the nulls after the sales, so they differ).
+    drawn = ["customer_id", "signup_date", "segment", "loyalty_member"]
+    pd.testing.assert_frame_equal(clean.customers[drawn], shifted.customers[drawn])
+    since = pd.Timestamp(config.end) - pd.Timedelta(days=89)
+    good_clean = (_net_spend(clean.sales, since) >= 250).sum()
+    good_shifted = (_net_spend(shifted.sales, since) >= 250).sum()
+    assert good_shifted > 1.3 * good_clean
