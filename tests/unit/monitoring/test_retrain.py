@@ -24,60 +24,17 @@ from customer_classifier.monitoring.retrain import (
     nightly_figures,
 )
 from customer_classifier.monitoring_metrics import (
-    CALIBRATION_ERROR,
-    CONCEPT_DRIFT_FLAGGED,
-    ESTIMATED_PRECISION,
-    ESTIMATED_PRECISION_LOWER,
-    ESTIMATED_PRECISION_UPPER,
-    FEATURE_DRIFT_FLAGGED,
     REALISED_PRECISION,
     RETRAIN_LAUNCHED,
     RETRAIN_TRIGGER_FIRED,
-    SCORE_DRIFT_PSI,
 )
 from customer_classifier.settings import RetrainSettings
+from tests.unit.monitoring.history_frames import history
 
 TONIGHT = dt.date(2026, 7, 10)
 POLICY = RetrainPolicy.from_settings(
     RetrainSettings(consecutive_nights=3, cooldown_days=14, max_model_age_days=30), 0.80
 )
-FEATURES = ("age", "recency_days", "monetary_365d")
-
-
-def night_rows(as_of: dt.date, **figures: Any) -> list[dict[str, Any]]:
-    """One night's rows: nothing drifted and precision on target unless told otherwise."""
-    drifted = set(figures.get("drifted", ()))
-    rows = [
-        (FEATURE_DRIFT_FLAGGED.name, {"feature": f}, float(f in drifted)) for f in FEATURES
-    ]
-    rows += [
-        (SCORE_DRIFT_PSI.name, {}, figures.get("psi", 0.01)),
-        (ESTIMATED_PRECISION.name, {"segment": "all"}, figures.get("estimate", 0.82)),
-        (ESTIMATED_PRECISION_LOWER.name, {"segment": "all"}, figures.get("lower", 0.80)),
-        (ESTIMATED_PRECISION_UPPER.name, {"segment": "all"}, figures.get("upper", 0.84)),
-        # Another segment's breach must not count: the triggers read segment "all".
-        (ESTIMATED_PRECISION_UPPER.name, {"segment": "b2b"}, 0.10),
-        (REALISED_PRECISION.name, {"segment": "all"}, figures.get("realised", 0.81)),
-        (CALIBRATION_ERROR.name, {}, figures.get("ece", 0.02)),
-        (CONCEPT_DRIFT_FLAGGED.name, {}, float(figures.get("concept", False))),
-    ]
-    return [
-        {
-            "as_of": as_of,
-            "run_id": f"run-{as_of}",
-            "model_version": "v1",
-            "metric": metric,
-            "labels": json.dumps(labels, sort_keys=True),
-            "value": value,
-            "recorded_at": dt.datetime.combine(as_of, dt.time(3)),
-        }
-        for metric, labels, value in rows
-    ]
-
-
-def history(nights: dict[dt.date, dict[str, Any]]) -> pd.DataFrame:
-    rows = [row for day, figures in sorted(nights.items()) for row in night_rows(day, **figures)]
-    return pd.DataFrame(rows)
 
 
 def days_before(n: int) -> dt.date:
@@ -104,7 +61,8 @@ def test_one_noisy_night_does_not_retrain() -> None:
     decision = decide_retrain(history(nights), [], TONIGHT, POLICY)
     assert decision.action == SKIP
     drift = decision.trigger("drift")
-    assert drift.fired and not drift.ready
+    assert drift.fired
+    assert not drift.ready
     assert (drift.streak, drift.required) == (1, 3)
     assert drift.nights == (TONIGHT,)
     assert drift.figures["drifted_features"] == ["age"]
