@@ -47,6 +47,7 @@ def _history(tmp_path: Path, drifted_nights: int) -> None:
     write_history(sa.create_engine(f"sqlite:///{tmp_path / 'master.db'}"), history(nights))
 
 
+@pytest.mark.slow  # compiles and uploads the training pipeline
 def test_drift_on_three_nights_creates_a_training_run_with_the_night_and_the_policy(
     server: KfpApiServer, tmp_path: Path
 ) -> None:
