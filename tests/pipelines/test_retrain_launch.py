@@ -99,6 +99,9 @@ def test_one_noisy_night_calls_no_kfp_api(server: KfpApiServer, tmp_path: Path) 
     assert outcome.decision.action == SKIP
     assert outcome.run_id is None
     assert server.state.requests == []
+    text = "\n".join(retrain.summary_lines(outcome))
+    assert text.startswith("2026-07-10: skip (fired tonight but not on enough nights")
+    assert "drift: fired 1/3  1 of 3 features drifted (flagged: age)" in text
 
 
 def test_the_entry_point_names_a_missing_environment(

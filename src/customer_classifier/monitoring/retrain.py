@@ -291,7 +291,7 @@ def nightly_figures(history: pd.DataFrame) -> dict[dt.date, NightFigures]:
     nights: dict[dt.date, dict[str, Any]] = {}
     for as_of, metric, labels, value in rows.itertuples(index=False, name=None):
         night = nights.setdefault(_day(as_of), {"drift_flags": {}})
-        label = json.loads(labels) if isinstance(labels, str) and labels else dict(labels or {})
+        label = _labels(labels)
         number = _finite(value)
         if metric == FEATURE_DRIFT_FLAGGED.name:
             if number is not None:
@@ -315,6 +315,14 @@ _FIELDS = {
     REALISED_PRECISION.name: "realised_precision",
     CALIBRATION_ERROR.name: "calibration_error",
 }
+
+
+def _labels(value: Any) -> dict[str, Any]:
+    """A row's labels: the JSON object the table keeps, or a mapping already parsed."""
+    if isinstance(value, str):
+        parsed = json.loads(value or "{}")
+        return parsed if isinstance(parsed, dict) else {}
+    return dict(value) if isinstance(value, Mapping) else {}
 
 
 def _day(value: Any) -> dt.date:
