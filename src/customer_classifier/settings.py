@@ -500,10 +500,33 @@ class RetrainSettings(BaseModel):
 
     model_config = GROUP_CONFIG
 
+    enabled: bool = True
+    """The nightly decision launches the training pipeline when a trigger holds; ``false``
+    still decides and records every night (action ``skip``) but launches nothing."""
     consecutive_nights: int = Field(default=3, ge=1, le=90)
-    """Nights in a row a trigger must fire before it retrains."""
+    """Nights in a row a trigger must fire before it retrains; a night without
+    monitoring figures breaks the row. The schedule trigger needs one night."""
     cooldown_days: int = Field(default=14, ge=0, le=365)
-    """Days after a retrain during which no trigger retrains again."""
+    """Days after a retrain during which no trigger retrains again, the schedule
+    included; a night that has launched never launches a second time."""
+    max_model_age_days: int = Field(default=30, ge=0, le=3650)
+    """Days after the last retrain (or the champion's promotion, when later) at which the
+    schedule trigger fires; 0: no scheduled retraining."""
+    precision_tolerance: float = Field(default=0.02, ge=0, lt=1)
+    """How far below ``CC_PRECISION_TARGET`` precision may fall before the precision
+    triggers fire: the floor is the target minus this. The estimated-precision trigger
+    fires when even the upper end of the estimate's band lies below the floor."""
+    max_calibration_error: float = Field(default=0.05, gt=0, le=1)
+    """Expected calibration error of the newest matured night above which the
+    calibration trigger fires (the scores no longer read as probabilities)."""
+    max_score_psi: float = Field(default=0.2, gt=0)
+    """Population stability index of the night's scores against the champion's training
+    scores above which the drift trigger fires even when no feature is flagged."""
+    decisions_table: str = Field(
+        default="retraining_decisions", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+    )
+    """Table in the Master Data database that keeps every night's decision with its
+    evidence and the launched run's id; the cool-down reads it back."""
 
 
 class ExplanationSettings(BaseModel):
