@@ -286,6 +286,9 @@ def train_models(
             chosen.threshold.threshold,
             importance.to_metadata(),
             settings.drift.bins,
+            as_of=dt.date.fromisoformat(manifest["as_of"]["train"]),
+            # The other windows' frames let a night be compared with its own season.
+            seasons={dt.date.fromisoformat(manifest["as_of"][s]): frames[s] for s in SPLITS},
         ),
         EXPLANATION_KEY: explanation_metadata(chosen.model, frames["train"]),
         "data_snapshot_hash": manifest["content_hash"],
