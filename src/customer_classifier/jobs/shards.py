@@ -21,7 +21,6 @@ import sqlalchemy as sa
 
 from customer_classifier.data import staging as ledger
 from customer_classifier.data.database import (
-    PredictionsWrite,
     connect,
     count_rows,
     publish_predictions,
@@ -37,7 +36,12 @@ from customer_classifier.features.aggregates import active_customers_query
 from customer_classifier.jobs.ingest import as_of_date
 from customer_classifier.registry import CHAMPION, open_store
 from customer_classifier.scoring import batch
-from customer_classifier.scoring.batch import PREDICTION_KINDS, REASON_KINDS, ScoringSummary
+from customer_classifier.scoring.batch import (
+    PREDICTION_KINDS,
+    REASON_KINDS,
+    ScoringSummary,
+    night_write,
+)
 from customer_classifier.scoring.checks import count_problem
 from customer_classifier.scoring.shards import (
     Shard,
@@ -47,7 +51,6 @@ from customer_classifier.scoring.shards import (
     plan_ranges,
 )
 from customer_classifier.scoring.tables import (
-    history_table,
     shard_ledger_table,
     shard_staging_table,
     staging_table,
@@ -255,18 +258,10 @@ def publish_night(settings: Settings, run_id: str) -> PublishedNight:
     problem = count_problem(count_rows(engine, combined), written, combined)
     if problem:
         raise ShardError(f"run {run_id} was not published; {table} stands as it was: {problem}")
-    history = history_table(table)
     published = publish_predictions(
         engine,
-        PredictionsWrite(
-            staging=combined,
-            table=table,
-            history=history,
-            columns=tuple(kinds),
-            as_of=as_of,
-            model_version=version,
-            run_id=run_id,
-            retain_from=as_of - dt.timedelta(days=settings.history_retention_days),
+        night_write(
+            combined, table, kinds, as_of, version, run_id, settings.history_retention_days
         ),
     )
     ledger.drop_staging(engine, shard_tables)

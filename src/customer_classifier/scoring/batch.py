@@ -31,7 +31,7 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -301,6 +301,29 @@ def _leave_staged(engine: sa.Engine, write: PredictionsWrite) -> PublishResult:
     return PublishResult(history_rows=0, history_deleted=0)
 
 
+def night_write(
+    staging: str,
+    table: str,
+    kinds: Mapping[str, Kind],
+    as_of: dt.date,
+    version: str,
+    run_id: str,
+    retention_days: int,
+) -> PredictionsWrite:
+    """The swap of one night's staged rows into ``table`` and a night of its history, as
+    unsharded scoring and the publish step of a sharded night both make it."""
+    return PredictionsWrite(
+        staging=staging,
+        table=table,
+        history=history_table(table),
+        columns=tuple(kinds),
+        as_of=as_of,
+        model_version=version,
+        run_id=run_id,
+        retain_from=as_of - dt.timedelta(days=retention_days),
+    )
+
+
 def score_customers(
     engine: sa.Engine,
     bundle: ModelBundle,
@@ -400,19 +423,9 @@ def score_customers(
             + problem,
             [problem],
         )
-    history = history_table(table)
     published = (publish_predictions if publish else _leave_staged)(
         engine,
-        PredictionsWrite(
-            staging=staging,
-            table=table,
-            history=history,
-            columns=tuple(kinds),
-            as_of=as_of,
-            model_version=version,
-            run_id=run_id,
-            retain_from=as_of - dt.timedelta(days=history_retention_days),
-        ),
+        night_write(staging, table, kinds, as_of, version, run_id, history_retention_days),
     )
     return ScoringSummary(
         table=table,
@@ -426,7 +439,7 @@ def score_customers(
         invalid_records=invalid,
         skipped_records=skipped,
         invalid_findings=merge_findings(findings),
-        history_table=history,
+        history_table=history_table(table),
         history_rows=published.history_rows,
         history_deleted=published.history_deleted,
         run_id=run_id,
