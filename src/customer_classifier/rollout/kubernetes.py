@@ -216,6 +216,8 @@ class InferenceServiceClient:
         self.name = name
         self.attempts = attempts
         self.conflicts = 0
+        self.uid: str | None = None
+        """The object's uid from the last read, for the Events' reference."""
 
     def read(self) -> dict[str, Any]:
         try:
@@ -224,6 +226,7 @@ class InferenceServiceClient:
             )
         except ApiException as exc:
             raise RolloutClusterError(self._explain("read", exc)) from exc
+        self.uid = obj["metadata"].get("uid")
         return obj
 
     def patch(self, build: Callable[[dict[str, Any]], Patch | None]) -> dict[str, Any]:
@@ -255,7 +258,8 @@ class InferenceServiceClient:
     def record_event(self, reason: str, message: str, *, warning: bool = False) -> None:
         """A Kubernetes Event on the InferenceService: ``kubectl describe isvc`` shows it."""
         now = dt.datetime.now(dt.UTC)
-        isvc = self.read()
+        if self.uid is None:  # every decision has read the object already: no extra GET
+            self.read()
         event = client.CoreV1Event(
             metadata=client.V1ObjectMeta(
                 name=f"{self.name}.{uuid.uuid4().hex[:16]}", namespace=self.namespace
@@ -265,8 +269,7 @@ class InferenceServiceClient:
                 kind="InferenceService",
                 name=self.name,
                 namespace=self.namespace,
-                uid=isvc["metadata"].get("uid"),
-                resource_version=isvc["metadata"].get("resourceVersion"),
+                uid=self.uid,
             ),
             reason=reason,
             message=message[:1024],
