@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
-from customer_classifier.entrypoint import exit_on_user_error
+from customer_classifier.entrypoint import CurrentStreamHandler, exit_on_user_error
 from customer_classifier.rollout.commands import app as rollout_app
 from customer_classifier.settings import Settings, load_settings
 
@@ -479,7 +479,11 @@ def _error(message: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        handlers=[CurrentStreamHandler()],
+    )
     try:
         with exit_on_user_error(show=_error):
             # Outside standalone mode click returns a command's `typer.Exit(code)` status.

@@ -7,6 +7,7 @@ Anything that is not a user's mistake is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +19,28 @@ from customer_classifier.errors import CustomerClassifierError
 
 USER_ERROR = 2
 """Exit status of a run stopped by a user's mistake (as ``argparse`` and typer use it)."""
+
+
+class CurrentStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A log handler that writes to whatever ``sys.stderr`` (or ``sys.stdout``) is when
+    a record is emitted, not to the stream of the moment it was installed.
+
+    Entry points also run in-process (tests, notebooks, ``make run``), where the standard
+    streams are swapped for captures and closed again; a handler holding the stream of
+    the first run would then fail on every later record with "I/O operation on closed
+    file" and print a traceback into the next run's error output."""
+
+    def __init__(self, name: str = "stderr") -> None:
+        super().__init__()
+        self._name = name
+
+    @property
+    def stream(self) -> TextIO:
+        return getattr(sys, self._name)  # type: ignore[no-any-return]
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        """The base class sets the stream it was given; the current one is read instead."""
 
 
 def settings_problems(exc: ValidationError) -> str:

@@ -20,10 +20,9 @@ import argparse
 import asyncio
 import gc
 import logging
-import sys
 from typing import Any
 
-from customer_classifier.entrypoint import exit_on_user_error
+from customer_classifier.entrypoint import CurrentStreamHandler, exit_on_user_error
 from customer_classifier.serving.config import ServingSettings
 from customer_classifier.settings import Settings, load_settings
 
@@ -55,14 +54,14 @@ def configure_logging(settings: ServingSettings) -> None:
     kserve_logging()
     access = logging.getLogger("customer_classifier.serving.access")
     if not access.handlers:
-        handler = logging.StreamHandler(sys.stdout)
+        handler = CurrentStreamHandler("stdout")
         handler.setFormatter(logging.Formatter("%(message)s"))
         access.addHandler(handler)
     access.setLevel(logging.INFO)
     access.propagate = False
     ours = logging.getLogger("customer_classifier")
     if not ours.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = CurrentStreamHandler()
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(process)s %(name)s %(levelname)s %(message)s")
         )
