@@ -14,9 +14,11 @@ champion is the one ``make bench-scoring`` trains and caches (trained here when 
 Timed, per size and number of shards, each step in a fresh child process that does
 nothing else, exactly the functions the pipeline's tasks call: ``plan_night``, then
 ``score_shard`` for every shard (one after another: on a cluster they are separate pods
-that run at once), then ``publish_night``. Each child reports its seconds and its peak
-RSS (``VmHWM``). ``parallel_seconds`` is what the night takes with every shard in a pod of
-its own: plan + the slowest shard + publish. Written to ``benchmarks/results/scale.json``.
+that run at once), then ``publish_night``, each night into an empty prediction history
+(a new night appends; it does not replace a night already there). Each child reports
+its seconds and its peak RSS (``VmHWM``). ``parallel_seconds`` is what the night takes
+with every shard in a pod of its own: plan + the slowest shard + publish. Written to
+``benchmarks/results/scale.json``.
 
     make bench-scale
     .venv/bin/python benchmarks/bench_scale.py --customers 100000 --sizes 1 2   # a quick look
@@ -264,8 +266,26 @@ def run_child(step: str, url: str, store: Path, run_id: str, argument: int = 0) 
     return result
 
 
+def fresh_history(url: str) -> None:
+    """Drop the prediction history before a night (setup, not timed).
+
+    Every night of the benchmark scores the same as-of date with the same champion, so
+    without this each publish would first delete the previous night's rows of that date
+    and version (a re-run's cost, growing with the size measured before it) rather than
+    append a new night, which is what a nightly run does."""
+    from customer_classifier.data.database import connect
+    from customer_classifier.scoring.tables import history_table
+    from customer_classifier.settings import Settings
+
+    engine = connect(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {history_table(Settings().predictions_table)}")
+    engine.dispose()
+
+
 def night(url: str, store: Path, customers: int, shards: int) -> dict[str, Any]:
     run_id = f"bench-{customers}-{shards}-{int(time.time())}"
+    fresh_history(url)
     _log(f"{customers:,} customers, {shards} shard(s): plan, {shards} shard task(s), publish")
     plan = run_child("plan", url, store, run_id, shards)
     tasks = [run_child("shard", url, store, run_id, i) for i in range(len(plan["ranges"]))]
