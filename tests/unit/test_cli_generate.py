@@ -381,3 +381,22 @@ def test_transactions_only_keeps_the_sales_and_drops_the_attributes(draw: Draw) 
 def test_changed_fields_names_only_what_differs_from_the_defaults() -> None:
     assert changed_fields(GeneratorConfig()) == {}
     assert changed_fields(scenario_config("seasonality")) == PROMISED["seasonality"]
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
+
+
+def test_the_documented_table_states_each_presets_values() -> None:
+    document = Path(__file__).parents[2] / "docs" / "data-contract.md"
+    rows = {
+        line.split("|")[1].strip(" `"): line
+        for line in document.read_text(encoding="utf-8").splitlines()
+        if line.startswith("| `")
+    }
+    for name, scenario in SCENARIOS.items():
+        assert name in rows, f"docs/data-contract.md has no row for {name}"
+        for field, value in scenario.fields.items():
+            assert f"`{field}={_shown(value)}`" in rows[name], (name, field)
