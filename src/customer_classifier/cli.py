@@ -20,7 +20,6 @@ from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
-from customer_classifier.data.scenarios import SCENARIOS
 from customer_classifier.entrypoint import exit_on_user_error
 from customer_classifier.rollout.commands import app as rollout_app
 from customer_classifier.settings import Settings, load_settings
@@ -67,9 +66,15 @@ def _print_json(payload: Any) -> None:
     out.print_json(json.dumps(payload, default=str))
 
 
-_SCENARIO_HELP = "A named preset of the scenario knobs; flags given beside it override it. " + (
-    "; ".join(f"{name}: {s.summary}" for name, s in SCENARIOS.items())
-)
+def _scenario_help() -> str:
+    """Every preset with its summary (the module is light: no numpy, no pandas)."""
+    from customer_classifier.data.scenarios import SCENARIOS
+
+    listed = "; ".join(f"{name}: {s.summary}" for name, s in SCENARIOS.items())
+    return f"A named preset of the scenario knobs; flags given beside it override it. {listed}"
+
+
+_SCENARIO_HELP = _scenario_help()
 _SCENARIOS_PANEL = "Scenario knobs (docs/data-contract.md#monitoring-scenarios)"
 
 
