@@ -38,6 +38,7 @@ from customer_classifier.data.scenarios import (
     changed_fields,
     scenario_config,
 )
+from customer_classifier.errors import ConfigurationError
 
 CUSTOMERS, SEED = 300, 5
 """Every database here: small enough to draw in well under a second."""
@@ -169,9 +170,12 @@ def test_flags_override_the_preset_through_the_cli(
         (["--drift", "1.5"], ["--drift 1.5 is outside [0, 1]", "give a value from 0 to 1"]),
         (["--prior-shift", "9"], ["--prior-shift 9.0 is outside [-3, 3]"]),
         (["--amount-unit", "-100"], ["--amount-unit -100.0 is not above 0"]),
-        (["--concept-days", "0"], ["--concept-days 0 is not a number of days", "1277 days"]),
-        (["--feed-fault-days", "5000"], ["--feed-fault-days 5000"]),
-        (["--bias-quarters", "20"], ["--bias-quarters 20 of 90 days do not fit"]),
+        (
+            ["--scenario", "concept_drift", "--concept-days", "0"],
+            ["--concept-days 0 is not a number of days", "1277 days"],
+        ),
+        (["--amount-unit", "100", "--feed-fault-days", "5000"], ["--feed-fault-days 5000"]),
+        (["--bias", "0.5", "--bias-quarters", "20"], ["--bias-quarters 20 of 90 days do not fit"]),
         (["--customers", "0"], ["--customers 0 is below 1"]),
         (["--sales-per-customer", "0"], ["--sales-per-customer 0.0 is not above 0"]),
         (
@@ -193,6 +197,14 @@ def test_a_bad_knob_exits_2_naming_it(
     for word in words:
         assert word in flat
     assert not (tmp_path / "x.db").exists(), "checked before anything is drawn or written"
+
+
+def test_a_window_is_checked_only_when_its_knob_is_on() -> None:
+    """A 61-day history is shorter than the default windows of faults it does not have."""
+    short = scenario_config(start=dt.date(2026, 5, 1))
+    assert (short.drift_days, short.concept_days) == (120, 30)
+    with pytest.raises(ConfigurationError, match="--drift-days 120 is not a number of days"):
+        scenario_config("covariate_drift", start=dt.date(2026, 5, 1))
 
 
 def test_a_date_that_is_not_one_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -134,13 +134,24 @@ def _check_days(config: GeneratorConfig, field: str, history_days: int, what: st
         )
 
 
+def _check_bias_quarters(config: GeneratorConfig, history_days: int) -> None:
+    _check_days(config, "bias_quarter_days", history_days, "a quarter of the planted bias")
+    if not 1 <= config.bias_quarters * config.bias_quarter_days <= history_days:
+        raise ConfigurationError(
+            f"--bias-quarters {config.bias_quarters!r} of {config.bias_quarter_days} days "
+            f"do not fit the history's {history_days} days: the planted bias acts on whole "
+            "quarters before the end; give at least 1 and fewer quarters"
+        )
+
+
 def check_config(config: GeneratorConfig) -> GeneratorConfig:
     """``config`` if the generator can draw meaningful tables from it.
 
     Each rule is what the knob means in the generator: a probability or weight from 0 to
     1, a window of days inside the history, a positive unit. The generator itself would
     accept more (a drift of 3 is a share of new customers above one) and draw tables
-    that are not the scenario they were asked for.
+    that are not the scenario they were asked for. A window is checked only when its
+    knob is on: a short history need not shrink the windows of faults it does not have.
     """
     if config.n_customers < 1:
         raise ConfigurationError(
@@ -159,9 +170,11 @@ def check_config(config: GeneratorConfig) -> GeneratorConfig:
         )
     history_days = (config.end - config.start).days + 1
     _check_range(config, "drift", 0, 1, "the share of new customers moved to ads")
-    _check_days(config, "drift_days", history_days, "the covariate drift")
+    if config.drift > 0:
+        _check_days(config, "drift_days", history_days, "the covariate drift")
     _check_range(config, "concept_drift", 0, 1, "the weight of the other quality")
-    _check_days(config, "concept_days", history_days, "the concept drift")
+    if config.concept_drift > 0:
+        _check_days(config, "concept_days", history_days, "the concept drift")
     _check_range(
         config,
         "prior_shift",
@@ -171,19 +184,15 @@ def check_config(config: GeneratorConfig) -> GeneratorConfig:
         "nearly every customer is good or bad)",
     )
     _check_range(config, "bias", 0, 1, "the probability that an affected customer goes quiet")
-    _check_days(config, "bias_quarter_days", history_days, "a quarter of the planted bias")
-    if not 1 <= config.bias_quarters * config.bias_quarter_days <= history_days:
-        raise ConfigurationError(
-            f"--bias-quarters {config.bias_quarters!r} of {config.bias_quarter_days} days "
-            f"do not fit the history's {history_days} days: the planted bias acts on whole "
-            "quarters before the end; give at least 1 and fewer quarters"
-        )
+    if config.bias > 0:
+        _check_bias_quarters(config, history_days)
     if not (math.isfinite(config.amount_unit) and config.amount_unit > 0):
         raise ConfigurationError(
             f"--amount-unit {config.amount_unit!r} is not above 0: amounts are multiplied "
             "by it (1: no fault, 100: cents instead of euros); give a positive number"
         )
-    _check_days(config, "feed_fault_days", history_days, "the sales-feed fault")
+    if config.amount_unit != 1:
+        _check_days(config, "feed_fault_days", history_days, "the sales-feed fault")
     choices = stuck_column_choices()
     if config.stuck_column is not None and config.stuck_column not in choices:
         raise ConfigurationError(
