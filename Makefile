@@ -12,6 +12,7 @@ export PYTHONPATH := $(CURDIR)
 
 help:
 	@echo "make run            generate the demo database if missing, train and score through kfp.local"
+	@echo "make demo-scenario SCENARIO=concept_drift  a monitoring scenario's database -> var/scenario_SCENARIO.db (GENERATE_ARGS=... adds flags)"
 	@echo "make test           the whole test suite (starts PostgreSQL on loopback itself)"
 	@echo "make lint           ruff + mypy"
 	@echo "make compile        write the pipelines' IR YAML to compiled/"
@@ -37,6 +38,18 @@ $(STAMP): pyproject.toml requirements.lock
 
 run: $(STAMP)
 	$(PY) -m pipelines.run_local
+
+# A monitoring scenario's Master Data (data/scenarios.py; docs/data-contract.md#monitoring-
+# scenarios) in a database of its own, so that the demo database of `make run` stays as it
+# is. GENERATE_ARGS adds or overrides flags of `data generate` (e.g. --customers 3000).
+SCENARIO ?= none
+GENERATE_ARGS ?=
+SCENARIO_DB = var/scenario_$(SCENARIO).db
+
+.PHONY: demo-scenario
+demo-scenario: $(STAMP)
+	$(BIN)/customer-classifier data generate --scenario "$(SCENARIO)" \
+		--database-url "sqlite:///$(SCENARIO_DB)" $(GENERATE_ARGS)
 
 test: $(STAMP)
 	bash scripts/ensure-postgres.sh

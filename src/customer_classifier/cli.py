@@ -7,6 +7,7 @@ anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import sys
@@ -65,20 +66,140 @@ def _print_json(payload: Any) -> None:
     out.print_json(json.dumps(payload, default=str))
 
 
+def _scenario_help() -> str:
+    """Every preset with its summary (the module is light: no numpy, no pandas)."""
+    from customer_classifier.data.scenarios import SCENARIOS
+
+    listed = "; ".join(f"{name}: {s.summary}" for name, s in SCENARIOS.items())
+    return f"A named preset of the scenario knobs; flags given beside it override it. {listed}"
+
+
+_SCENARIO_HELP = _scenario_help()
+_SCENARIOS_PANEL = "Scenario knobs (docs/data-contract.md#monitoring-scenarios)"
+
+
+def _knob(help: str, default: str) -> Any:
+    """A generator option that is None unless given, so that a preset fills the rest;
+    ``default`` is the generator's own, for --help."""
+    return typer.Option(help=help, show_default=default, rich_help_panel=_SCENARIOS_PANEL)
+
+
+def _date(value: dt.datetime | None) -> dt.date | None:
+    return None if value is None else value.date()
+
+
 @data_app.command("generate")
 def data_generate(
-    customers: Annotated[int, typer.Option(help="Number of customers.")] = 20_000,
-    sales_per_customer: Annotated[float, typer.Option(help="Mean sales per customer.")] = 12.0,
-    seed: Annotated[int, typer.Option(help="Random seed: same seed, same tables.")] = 7,
-    drift: Annotated[float, typer.Option(help="Inject drift in the last 120 days (0=none).")] = 0.0,
+    scenario: Annotated[str, typer.Option(help=_SCENARIO_HELP)] = "none",
+    customers: Annotated[
+        int | None,
+        typer.Option("--customers", "--n-customers", help="Customers.", show_default="20000"),
+    ] = None,
+    sales_per_customer: Annotated[
+        float | None,
+        typer.Option(help="Mean sales per customer over the history.", show_default="12.0"),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Random seed: same seed, same tables.", show_default="7")
+    ] = None,
+    start: Annotated[
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="First day of sales.", show_default="2023-01-01"),
+    ] = None,
+    end: Annotated[
+        dt.datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d"],
+            help="Last day of sales; nightly scoring's default night is the day after.",
+            show_default="2026-06-30",
+        ),
+    ] = None,
+    drift: Annotated[
+        float | None,
+        _knob(
+            "Covariate drift, 0 to 1: this share of the new customers of the last "
+            "--drift-days come through ads and are worse; prices there rise by it.",
+            "0.0",
+        ),
+    ] = None,
+    drift_days: Annotated[
+        int | None, _knob("Days before --end that the covariate drift covers.", "120")
+    ] = None,
+    concept_drift: Annotated[
+        float | None,
+        _knob(
+            "Concept drift, 0 to 1: over the last --concept-days, customers buy as if their "
+            "quality were this much another one; the inputs stay as they were.",
+            "0.0",
+        ),
+    ] = None,
+    concept_days: Annotated[
+        int | None, _knob("Days before --end that the concept drift covers.", "30")
+    ] = None,
+    prior_shift: Annotated[
+        float | None,
+        _knob(
+            "Prior shift, -3 to 3: every customer's quality moves by this over the whole "
+            "history (above 0: more good customers).",
+            "0.0",
+        ),
+    ] = None,
+    stuck_column: Annotated[
+        str | None,
+        _knob(
+            "Broken master-data feed: this Customers column (e.g. acquisition_channel) "
+            "holds the first customer's value for every customer.",
+            "none",
+        ),
+    ] = None,
+    amount_unit: Annotated[
+        float | None,
+        _knob(
+            "Broken sales feed: amounts of the last --feed-fault-days are multiplied by "
+            "this (100: the feed sends cents).",
+            "1.0",
+        ),
+    ] = None,
+    feed_fault_days: Annotated[
+        int | None, _knob("Days before --end that the sales-feed fault has lasted.", "30")
+    ] = None,
+    bias: Annotated[
+        float | None,
+        _knob(
+            "Planted unfairness, 0 to 1: small-business customers aged 30 and over buy "
+            "nothing in each of the last --bias-quarters with this probability.",
+            "0.0",
+        ),
+    ] = None,
+    bias_quarter_days: Annotated[
+        int | None, _knob("Days of one quarter of the planted bias.", "90")
+    ] = None,
+    bias_quarters: Annotated[
+        int | None, _knob("Quarters before --end that the planted bias covers.", "3")
+    ] = None,
+    transactions_only: Annotated[
+        bool | None,
+        typer.Option(
+            "--transactions-only/--full-master-data",
+            help="Only what a bare transaction feed has: no country, channel or birth year, "
+            "one segment and category, nobody in the loyalty programme.",
+            show_default="full master data",
+            rich_help_panel=_SCENARIOS_PANEL,
+        ),
+    ] = None,
     corrupt: Annotated[str | None, typer.Option(help="Inject one corruption (see docs).")] = None,
     database_url: Annotated[
         str | None, typer.Option(help="Target; default CC_DATABASE_URL.")
     ] = None,
 ) -> None:
-    """Write a synthetic Master Data database (Customers and Sales)."""
+    """Write a synthetic Master Data database (Customers and Sales).
+
+    --scenario draws one of the monitoring scenarios; each knob can also be set on its own
+    (docs/data-contract.md, Monitoring scenarios).
+    """
     from customer_classifier.data import generate as gen
     from customer_classifier.data.database import connect, write_master_data
+    from customer_classifier.data.scenarios import changed_fields, scenario_config
     from customer_classifier.errors import ConfigurationError
 
     settings = _settings(database_url=database_url)
@@ -86,12 +207,28 @@ def data_generate(
         raise ConfigurationError(
             f"--corrupt {corrupt!r} is unknown; choose from {', '.join(gen.CORRUPTIONS)}"
         )
-    with console.status(f"generating {customers} customers"):
-        data = gen.generate(
-            gen.GeneratorConfig(
-                n_customers=customers, seed=seed, drift=drift, sales_per_customer=sales_per_customer
-            )
-        )
+    config = scenario_config(
+        scenario,
+        n_customers=customers,
+        sales_per_customer=sales_per_customer,
+        seed=seed,
+        start=_date(start),
+        end=_date(end),
+        drift=drift,
+        drift_days=drift_days,
+        concept_drift=concept_drift,
+        concept_days=concept_days,
+        prior_shift=prior_shift,
+        stuck_column=stuck_column,
+        amount_unit=amount_unit,
+        feed_fault_days=feed_fault_days,
+        bias=bias,
+        bias_quarter_days=bias_quarter_days,
+        bias_quarters=bias_quarters,
+        transactions_only=transactions_only,
+    )
+    with console.status(f"generating {config.n_customers} customers"):
+        data = gen.generate(config)
         if corrupt is not None:
             data = gen.corrupt(data, corrupt)
     engine = connect(settings.database_url, create_dir=True)
@@ -102,6 +239,8 @@ def data_generate(
             "database": engine.url.render_as_string(hide_password=True),
             "customers": len(data.customers),
             "sales": len(data.sales),
+            "scenario": scenario,
+            "changed": changed_fields(config),
         }
     )
 
