@@ -32,8 +32,10 @@ from customer_classifier.monitoring_metrics import (
     ESTIMATED_PRECISION,
     FEATURE_DRIFT_FLAGGED,
     LAST_SUCCESS,
+    PIPELINE_FIGURE,
     REALISED_PRECISION,
     REALISED_VALUE,
+    sample,
 )
 from customer_classifier.settings import Settings
 from tests.conftest import TRAINED_CANDIDATES, TrainedRun, make_settings
@@ -220,3 +222,36 @@ def test_without_a_matured_night_the_checks_wait_and_say_why(
     assert night["business_impact"] is None
     assert any("no matured night" in note for note in night["notes"])
     assert "realised_precision" not in result.headline
+
+
+def test_health_checks_see_the_nights_before_and_the_report_sees_tonight(
+    monitored: Monitored, tmp_path: Path
+) -> None:
+    """The seams the pipeline-health checks, the retraining decision and the report use."""
+    table = "monitoring_seams"
+    yesterday = monitored.tonight - dt.timedelta(days=OPEN_DAYS)
+    monitor_night(_at(monitored.settings, yesterday, history_table=table), tmp_path / "y")
+    seen: dict[str, Any] = {}
+
+    def health(night: Any, before: pd.DataFrame) -> Any:
+        seen["before"] = set(before["as_of"])
+        figure = sample(PIPELINE_FIGURE, float(night.rows), {"figure": "output_rows"})
+        return night.with_findings(health={"failed": []}, samples=[figure])
+
+    def render(night: Any, nights: pd.DataFrame) -> str:
+        seen["report"] = set(nights["as_of"])
+        return f"<p>{night.health}</p>"
+
+    result = monitor_night(
+        _at(monitored.settings, monitored.tonight, history_table=table),
+        tmp_path / "t",
+        checks=[health],
+        render=render,
+    )
+    assert seen == {"before": {yesterday}, "report": {yesterday, monitored.tonight}}
+    assert _json(result.json_path)["health"] == {"failed": []}
+    assert result.html_path.read_text() == "<p>{'failed': []}</p>"
+    frame = read_history(connect(monitored.settings.database_url), table, since=monitored.tonight)
+    (row,) = frame[frame["metric"] == PIPELINE_FIGURE.name].itertuples()
+    assert row.value == result.headline["rows"]
+    assert json.loads(row.labels) == {"figure": "output_rows"}

@@ -7,9 +7,12 @@ machines) and the HTML report (for people) go to ``out_dir``, and, when
 success timestamp is among the samples, so a night that stops on the way pushes none and
 the staleness alert fires.
 
-Two seams stay open for the parts that join this step: ``render`` (the HTML report from
-the night and the history table) and ``push`` (the Pushgateway client). Without them the
-step writes a plain summary page and does not push, and says so.
+Three seams stay open for the parts that join this step: ``checks`` (the pipeline-health
+checks and the retraining decision, each given the night and the history of the nights
+before it, each returning the night with its findings added through
+:meth:`NightMonitoring.with_findings`), ``render`` (the HTML report from the night and
+the history table) and ``push`` (the Pushgateway client). Without them the step writes a
+plain summary page and does not push, and says so.
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ HTML_NAME = "monitoring.html"
 REPORT_DAYS = 365
 """Nights of the history table the report is given, before the as-of date."""
 
+NightCheck = Callable[[NightMonitoring, pd.DataFrame], NightMonitoring]
+"""``check(night, nights_before) -> night``: adds findings (health, retraining) to the night;
+``nights_before`` is the history table's frame of the nights before this one."""
 Renderer = Callable[[NightMonitoring, pd.DataFrame], str]
 """``render(night, history) -> HTML``: the report of the night beside the nights before."""
 Pusher = Callable[[Sequence[Sample], Settings], None]
@@ -129,6 +135,7 @@ def monitor_night(
     *,
     run_id: str | None = None,
     progress: Progress | None = None,
+    checks: Sequence[NightCheck] = (),
     render: Renderer | None = None,
     push: Pusher | None = None,
     now: Callable[[], dt.datetime] | None = None,
@@ -146,14 +153,18 @@ def monitor_night(
         run_id or settings.run.pipeline_run_id or f"{clock():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     )
     night = nightly.monitor_night(engine, store, settings, as_of, run_id=run_id, progress=progress)
-    # Pipeline health and the retraining decision join here: night.with_findings(...).
+    since = as_of - dt.timedelta(days=REPORT_DAYS)
+    earlier = read_history(engine, table, since=since)
+    earlier = earlier[earlier["as_of"] < as_of].reset_index(drop=True)
+    for check in checks:  # pipeline health, then the retraining decision
+        night = check(night, earlier)
     finished = clock()
     samples = night.samples(finished_at=finished)
     written = append_night(engine, table, as_of, run_id, night.model_version, samples, finished)
     json_path, html_path = out_dir / JSON_NAME, out_dir / HTML_NAME
     _write_atomically(json_path, json.dumps(night.to_json(), indent=2, allow_nan=False))
-    before = read_history(engine, table, since=as_of - dt.timedelta(days=REPORT_DAYS))
-    _write_atomically(html_path, (render or summary_page)(night, before))
+    nights = read_history(engine, table, since=since)  # tonight's rows among them
+    _write_atomically(html_path, (render or summary_page)(night, nights))
     pushed = False
     if settings.monitoring.pushgateway_url:
         if push is None:
