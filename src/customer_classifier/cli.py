@@ -30,7 +30,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    help="Customer classifier: data, training, registry and nightly scoring.",
+    help="Customer classifier: data, training, registry, nightly scoring and monitoring.",
 )
 data_app = typer.Typer(no_args_is_help=True, help="Generate, verify and ingest master data.")
 models_app = typer.Typer(no_args_is_help=True, help="Inspect the model store.")
