@@ -23,7 +23,7 @@ help:
 	@echo "make serve          the KServe predictor on the current champion (V1/V2 on :8080, gRPC :8081)"
 	@echo "make bench-serving  load test of the predictor against a stock-style server -> benchmarks/results/serving.json"
 	@echo "make bench-rollout  canary rollouts with injected faults: time to 0 % and failed requests -> benchmarks/results/rollout.json"
-	@echo "make submit ENV=dev     compile, upload a pipeline version and start a run on Kubeflow Pipelines (PIPELINE=training|scoring)"
+	@echo "make submit ENV=dev     compile, upload a pipeline version and start a run on Kubeflow Pipelines (PIPELINE=training|scoring|monitoring)"
 	@echo "make schedule ENV=dev   create or update the nightly recurring runs (idempotent; DRY_RUN=1 only prints the plan)"
 	@echo "make render ENV=dev  what deploy would apply: build/render/ENV/manifests.yaml (kustomize) and chart.yaml (helm)"
 	@echo "make deploy ENV=dev  kubectl apply -k manifests/overlays/ENV, then helm upgrade --install into ml-ENV"

@@ -8,10 +8,15 @@ from pathlib import Path
 
 from kfp import compiler
 
+from pipelines.monitoring_pipeline import monitoring_pipeline
 from pipelines.scoring_pipeline import scoring_pipeline
 from pipelines.training_pipeline import training_pipeline
 
-PIPELINES = {"training": training_pipeline, "scoring": scoring_pipeline}
+PIPELINES = {
+    "training": training_pipeline,
+    "scoring": scoring_pipeline,
+    "monitoring": monitoring_pipeline,
+}
 
 
 def compile_all(output_dir: Path) -> list[Path]:

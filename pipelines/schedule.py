@@ -45,11 +45,12 @@ SCHEDULES: tuple[Schedule, ...] = (
     ),
     Schedule(
         name="customer-classifier-nightly-monitoring",
-        pipeline=None,
+        pipeline="monitoring",
         cron="0 0 4 * * *",
         params={},
-        description="Every night at 04:00, after scoring: health, drift, estimated "
-        "precision. Declared now; created once the monitoring pipeline is in PIPELINES.",
+        description="Every night at 04:00, after scoring: drift against the champion's "
+        "training reference, estimated precision, early labels, the newest matured night "
+        "and its value against the heuristic, into the monitoring_metrics table.",
     ),
 )
 """The nightly recurring runs of every environment."""

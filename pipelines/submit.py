@@ -6,7 +6,8 @@ same code again reuses the version it uploaded before and only starts a new run.
 come from ``CC_IMAGES__*`` at compile time (CI pins them to the digests it built); the
 KFP host and token from ``CC_KFP__*``.
 
-    python -m pipelines.submit --env dev [--pipeline training|scoring] [--param as_of=2024-06-01]
+    python -m pipelines.submit --env dev [--pipeline training|scoring|monitoring]
+        [--param as_of=2024-06-01]
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    help="Customer classifier: data, training, registry and nightly scoring.",
+    help="Customer classifier: data, training, registry, nightly scoring and monitoring.",
 )
 data_app = typer.Typer(no_args_is_help=True, help="Generate, verify and ingest master data.")
 models_app = typer.Typer(no_args_is_help=True, help="Inspect the model store.")
@@ -365,6 +365,53 @@ def score(version: Annotated[str | None, typer.Option(help="Default: champion.")
 
         summary = score_customers(_settings(), version, progress=advance)
     _print_json(summary_dict(summary))
+
+
+@app.command("monitor")
+def monitor(
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="The scored night to monitor (YYYY-MM-DD); default: CC_AS_OF, else the "
+            "day after the newest sale (the night scoring scores).",
+        ),
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Where the JSON and HTML go. " + _IN_WORK_DIR)
+    ] = None,
+) -> None:
+    """Monitor one scored night: drift, estimated and realised precision, business impact.
+
+    The figures replace the night's rows of the monitoring history table
+    (CC_MONITORING__HISTORY_TABLE) and go to the Pushgateway when
+    CC_MONITORING__PUSHGATEWAY_URL is set.
+    """
+    import datetime as dt
+
+    from customer_classifier.errors import ConfigurationError
+    from customer_classifier.jobs.monitor import monitor_night
+
+    if as_of is not None:
+        try:
+            dt.date.fromisoformat(as_of)
+        except ValueError:
+            raise ConfigurationError(
+                f"--as-of {as_of!r} is not a date; give it as YYYY-MM-DD, e.g. 2026-07-01"
+            ) from None
+    settings = _settings(as_of=as_of)
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("monitoring", total=None)
+
+        def advance(stage: str, done: int, total: int) -> None:
+            progress.update(task, description=stage, completed=done, total=total)
+
+        result = monitor_night(
+            settings, _in_work_dir(settings, out_dir, "monitoring"), progress=advance
+        )
+    for note in result.notes:
+        console.print(f"[yellow]note[/] {escape(note)}", soft_wrap=True)
+    _print_json(result.summary())
 
 
 @models_app.command("list")

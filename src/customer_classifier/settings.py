@@ -678,6 +678,14 @@ class MonitoringSettings(BaseModel):
     """Table in the Master Data database that keeps every night's figures (one row per
     metric, labels and night), which the health checks, the retraining triggers and the
     report read back."""
+    backtest_nights: int = Field(default=7, ge=0, le=3650)
+    """Newest matured scoring nights that each night's monitoring backtests (realised
+    figures, calibration, the early-label ratio); older nights' figures are already in the
+    history table. 0: every matured night of the prediction history."""
+    early_label_days: int = Field(default=30, ge=1, le=730)
+    """Days into its label window an open scoring night must be before its early labels
+    are checked against its estimate (the concept-drift signal); the newest such night is
+    checked."""
 
 
 class EstimateSettings(BaseModel):

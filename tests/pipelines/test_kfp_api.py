@@ -90,14 +90,34 @@ def upload_pipeline_id(server: KfpApiServer) -> str:
     return str(pipeline["pipeline_id"])
 
 
-def _scoring_version(server: KfpApiServer) -> str:
-    (version_upload,) = server.state.calls("POST", f"{API}/pipelines/upload_version")
+SCORING = "customer-classifier-nightly-scoring"
+MONITORING = "customer-classifier-nightly-monitoring"
+SCORING_ONLY = tuple(e for e in SCHEDULES if e.pipeline == "scoring")
+"""The scoring schedule alone: the tests of one recurring run's life cycle."""
+
+
+def _version_of(server: KfpApiServer, pipeline_name: str) -> str:
+    """The id of the code's version uploaded of the pipeline named ``pipeline_name`` (not
+    the default version that creating the pipeline makes)."""
+    (pipeline_id,) = [
+        p["pipeline_id"] for p in server.state.pipelines.values() if p["name"] == pipeline_name
+    ]
+    named = {
+        c.query["name"]
+        for c in server.state.calls("POST", f"{API}/pipelines/upload_version")
+        if c.query["pipelineid"] == pipeline_id
+    }
     (version_id,) = [
         v["pipeline_version_id"]
         for v in server.state.versions.values()
-        if v["display_name"] == version_upload.query["name"]
+        if v["pipeline_id"] == pipeline_id and v["display_name"] in named
     ]
     return str(version_id)
+
+
+def _recurring_id(server: KfpApiServer, name: str) -> str:
+    (found,) = [k for k, r in server.state.recurring_runs.items() if r["display_name"] == name]
+    return found
 
 
 def test_schedule_creates_keeps_and_replaces_without_duplicates(
@@ -106,37 +126,46 @@ def test_schedule_creates_keeps_and_replaces_without_duplicates(
     settings = _settings(server.url, tmp_path)
     state = server.state
     lines = reconcile(settings, "prod")
-    (created,) = state.calls("POST", f"{API}/recurringruns")
-    body = created.body
-    assert body["display_name"] == "customer-classifier-nightly-scoring"
+    created = state.calls("POST", f"{API}/recurringruns")
+    assert [c.body["display_name"] for c in created] == [SCORING, MONITORING]
+    body = created[0].body
     assert body["trigger"] == {"cron_schedule": {"cron": "0 0 2 * * *"}}
     assert len(body["trigger"]["cron_schedule"]["cron"].split()) == 6
     assert int(body["max_concurrency"]) == 1
     assert body["no_catchup"] is True
     assert body["mode"] == "ENABLE"
-    assert body["pipeline_version_reference"]["pipeline_version_id"] == _scoring_version(server)
-    (upload,) = state.calls("POST", f"{API}/pipelines/upload")
-    assert upload.query == {
-        "name": "customer-classifier-nightly-scoring",
+    assert body["pipeline_version_reference"]["pipeline_version_id"] == _version_of(server, SCORING)
+    # Monitoring runs after scoring, on its own pipeline's version.
+    monitoring = created[1].body
+    assert monitoring["trigger"] == {"cron_schedule": {"cron": "0 0 4 * * *"}}
+    assert monitoring["no_catchup"] is True
+    assert monitoring["pipeline_version_reference"]["pipeline_version_id"] == _version_of(
+        server, MONITORING
+    )
+    uploads = state.calls("POST", f"{API}/pipelines/upload")
+    assert [u.query["name"] for u in uploads] == [SCORING, MONITORING]
+    assert uploads[0].query == {
+        "name": SCORING,
         "namespace": "ml-prod",
-        "description": upload.query["description"],
+        "description": uploads[0].query["description"],
     }
     assert next(iter(state.experiments.values()))["display_name"] == "customer-classifier-prod"
     assert "created" in lines[0]
-    assert "skipped" in lines[1]  # monitoring: declared, no pipeline yet
+    assert "created" in lines[1]
 
     # Again: nothing is created, deleted or uploaded.
     before = len(state.requests)
     again = reconcile(settings, "prod")
     changes = [r for r in state.requests[before:] if r.method in {"POST", "DELETE"}]
     assert changes == []
-    assert len(state.recurring_runs) == 1
+    assert len(state.recurring_runs) == 2
     assert "unchanged" in again[0]
+    assert "unchanged" in again[1]
 
     # Another cron: the old one is disabled, the new one created, then the old deleted.
-    (old_id,) = state.recurring_runs
+    old_id = _recurring_id(server, SCORING)
     later = tuple(
-        dataclasses.replace(entry, cron="0 30 3 * * *") if entry.pipeline else entry
+        dataclasses.replace(entry, cron="0 30 3 * * *") if entry.pipeline == "scoring" else entry
         for entry in SCHEDULES
     )
     before = len(state.requests)
@@ -147,28 +176,29 @@ def test_schedule_creates_keeps_and_replaces_without_duplicates(
         ("POST", f"{API}/recurringruns"),
         ("DELETE", f"{API}/recurringruns/{old_id}"),
     ]
-    (current,) = state.recurring_runs.values()
+    current = state.recurring_runs[_recurring_id(server, SCORING)]
     assert current["trigger"]["cron_schedule"]["cron"] == "0 30 3 * * *"
     assert current["status"] == "ENABLED"
     assert "replaced" in replaced[0]
+    assert "unchanged" in replaced[1]
 
 
 def test_schedule_keeps_a_pause_and_removes_a_duplicate(
     server: KfpApiServer, tmp_path: Path
 ) -> None:
     settings = _settings(server.url, tmp_path)
-    reconcile(settings, "test")
+    reconcile(settings, "test", SCORING_ONLY)
     state = server.state
     (first,) = state.recurring_runs.values()
     # A copy of the same name (a retried create) and an operator's pause of the original.
     copy_id = "recurring-copy"
     state.recurring_runs[copy_id] = {**first, "recurring_run_id": copy_id}
     first.update(mode="DISABLE", status="DISABLED")
-    lines = reconcile(settings, "test")
+    lines = reconcile(settings, "test", SCORING_ONLY)
     assert set(state.recurring_runs) == {first["recurring_run_id"]}  # the enabled copy went
     assert "1 duplicate(s) deleted" in lines[0]
 
-    later = tuple(dataclasses.replace(e, cron="0 0 1 * * *") for e in SCHEDULES if e.pipeline)
+    later = tuple(dataclasses.replace(e, cron="0 0 1 * * *") for e in SCORING_ONLY)
     reconcile(settings, "test", later)
     (current,) = state.recurring_runs.values()
     assert current["trigger"]["cron_schedule"]["cron"] == "0 0 1 * * *"
@@ -247,7 +277,7 @@ def test_a_missing_token_exits_2_and_the_mounted_token_is_sent(
         token_file.write_text("sa-token-1\n")
         monkeypatch.setenv("CC_KFP__TOKEN_PATH", str(token_file))
         assert schedule.main(["--env", "dev"]) == 0
-        assert len(guarded.state.recurring_runs) == 1
+        assert len(guarded.state.recurring_runs) == len(SCHEDULES)
         calls = guarded.state.calls("POST", f"{API}/*")
         assert calls
         assert {c.authorization for c in calls} == {"Bearer sa-token-1"}
@@ -289,10 +319,10 @@ def test_a_failed_replacement_leaves_the_old_recurring_run_running(
     server: KfpApiServer, tmp_path: Path
 ) -> None:
     settings = _settings(server.url, tmp_path)
-    reconcile(settings, "dev")
+    reconcile(settings, "dev", SCORING_ONLY)
     (old_id,) = server.state.recurring_runs
     server.failing[("POST", f"{API}/recurringruns")] = (503, "the scheduler is unavailable")
-    later = tuple(dataclasses.replace(e, cron="0 0 5 * * *") for e in SCHEDULES if e.pipeline)
+    later = tuple(dataclasses.replace(e, cron="0 0 5 * * *") for e in SCORING_ONLY)
     before = len(server.state.requests)
     with pytest.raises(PipelinesApiError, match="HTTP 503: the scheduler is unavailable"):
         reconcile(settings, "dev", later)

@@ -26,6 +26,7 @@ _WHERE = {
     "plan_night": "shards",
     "score_shard": "shards",
     "publish_night": "shards",
+    "monitor_night": "monitor",
 }
 __all__ = sorted(_WHERE)
 

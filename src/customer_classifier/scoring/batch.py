@@ -31,7 +31,7 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -57,7 +57,7 @@ from customer_classifier.features.aggregates import (
     aggregate_query,
     iter_frames,
 )
-from customer_classifier.features.build import build_features
+from customer_classifier.features.build import FEATURE_NAMES, build_features
 from customer_classifier.registry.bundle import ModelBundle
 from customer_classifier.scoring.checks import check_prediction_rows, count_problem
 from customer_classifier.scoring.record_checks import (
@@ -444,3 +444,28 @@ def score_customers(
         history_deleted=published.history_deleted,
         run_id=run_id,
     )
+
+
+def iter_features(
+    engine: sa.Engine,
+    as_of: dt.date,
+    *,
+    active_window_days: int,
+    chunk_customers: int,
+    threads: int = 1,
+) -> Iterator[tuple[int, int, pd.DataFrame]]:
+    """The feature records of the customers active at ``as_of``, chunk by chunk and in
+    customer-id order, built exactly as :func:`score_customers` builds them (the same
+    query, fetch and feature code): what the nightly monitoring compares with the
+    champion's training reference. Yields ``(chunk number, chunks, features)``."""
+    bounds, _ = _chunk_bounds(engine, chunk_customers)
+    query = scoring_query(as_of, active_window_days)
+    chunks = iter_frames(engine, query, bounds, threads=threads, fetch=_fetch_scoring_chunk)
+    aggregate_names = ["customer_id", *AGGREGATE_COLUMNS, *TIMESTAMP_COLUMNS]
+    for done, chunk in enumerate(chunks, start=1):
+        if not len(chunk):  # a chunk of ids none of whom is active
+            yield done, len(bounds), pd.DataFrame(columns=list(FEATURE_NAMES))
+            continue
+        customers = chunk[list(CUSTOMERS_SPEC.names)]
+        features = build_features(customers, chunk[aggregate_names], as_of, active_window_days)
+        yield done, len(bounds), features

@@ -1,0 +1,24 @@
+"""Nightly monitoring, after scoring: the scored night against the champion's training
+reference, its estimated precision, the newest matured night and the business impact."""
+
+from kfp import dsl
+
+from components.monitor_night import monitor_night
+from pipelines.platform import on_cluster
+
+
+@dsl.pipeline(
+    name="customer-classifier-nightly-monitoring",
+    description="Monitor the night nightly scoring scored: data drift of every feature "
+    "against the champion's training reference, precision estimated before the labels "
+    "mature, early labels against the estimate, realised figures and value against the "
+    "heuristic on the newest matured night; kept in the monitoring_metrics table.",
+)
+def monitoring_pipeline(as_of: str = "") -> bool:
+    monitor = on_cluster(
+        monitor_night(as_of=as_of, pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER),
+        cpu="1",
+        memory="4Gi",
+    )
+    monitor.set_display_name("Monitor the night").set_caching_options(False)
+    return monitor.outputs["Output"]
