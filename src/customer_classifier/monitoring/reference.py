@@ -244,19 +244,60 @@ def ageing_weights(dates: Sequence[dt.date], to: dt.date) -> tuple[float, ...]:
     return tuple(out)
 
 
+_LEVELS = (np.arange(1000) + 0.5) / 1000
+"""Quantile levels at which a numeric feature's parts are carried to the night."""
+
+
+def _quantiles(spec: BinSpec, counts: np.ndarray) -> np.ndarray:
+    """The quantile function of binned ``counts`` at :data:`_LEVELS` (linear within each
+    bin), the bins below the minimum and above the maximum as the outer edges' values
+    just outside the range."""
+    values = counts[:-1]
+    total = float(values.sum())
+    cdf = np.cumsum(values)[:-1] / (total if total > 0 else 1.0)  # share below each edge
+    edges = np.asarray(spec.edges)
+    # Of an empty bin's equal cumulative shares the last edge starts the next bin.
+    keep = np.concatenate([np.diff(cdf) > 0, [True]])
+    out = np.interp(_LEVELS, cdf[keep], edges[keep])
+    out[cdf[0] > _LEVELS] = np.nextafter(edges[0], -np.inf)
+    out[cdf[-1] <= _LEVELS] = edges[-1]
+    return np.asarray(out)
+
+
+def _aged_shares(spec: BinSpec, shares: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The parts' ``shares`` (one row each) carried to the night with ``weights``.
+
+    Between two parts (no negative weight) the night is their mixture, which needs no
+    value beyond the bins. Beyond them, a numeric feature's quantile functions are
+    carried, each quantile along its line: a group of customers that ages a day a night
+    moves a day a night, also out of the bins it held, where a line through the bin
+    shares would overshoot as they empty; a quantile above the training maximum (whose
+    value the bins do not keep) stays above it. The null share, and a categorical
+    feature's shares, are carried as shares."""
+    null = float(np.clip(weights @ shares[:, -1], 0.0, 1.0))
+    if spec.kind != "numeric" or bool((weights >= 0).all()):
+        out = np.clip(weights @ shares, 0.0, None)
+        return np.asarray(out / max(float(out.sum()), 1e-12))
+    quantiles = np.stack([_quantiles(spec, row) for row in shares])
+    codes = spec.codes(weights @ quantiles)
+    values = np.bincount(codes, minlength=spec.size)[:-1] / len(_LEVELS)
+    return np.asarray(np.concatenate([values * (1.0 - null), [null]]))
+
+
 def _aged_counts(
-    parts: Sequence[tuple[Sequence[int], int]], weights: Sequence[float]
+    spec: BinSpec, parts: Sequence[tuple[Sequence[int], int]], weights: Sequence[float]
 ) -> tuple[tuple[int, ...], int]:
-    """The weighted sum of the parts' shares as counts, and its effective rows."""
+    """The parts' counts carried to the night (:func:`_aged_shares`) as counts of the
+    effective rows, and those rows: ``1 / sum(weight^2 / rows)``."""
     used = [(np.asarray(c, dtype=float), n, w) for (c, n), w in zip(parts, weights, strict=True)]
-    used = [(c, n, w) for c, n, w in used if w != 0]
-    variance = sum(w * w / max(n, 1) for _, n, w in used)
-    rows = max(round(1.0 / variance), 1)
-    shares = np.clip(sum(w * c / max(n, 1) for c, n, w in used), 0.0, None)
-    total = float(shares.sum())
-    if total <= 0:
-        return tuple(int(c) for c in used[-1][0]), rows
-    return tuple(int(c) for c in np.rint(shares / total * rows)), rows
+    used = [(c, n, w) for c, n, w in used if w != 0 and n > 0]
+    if not used:
+        return tuple(int(c) for c in parts[-1][0]), int(parts[-1][1])
+    rows = max(round(1.0 / sum(w * w / n for _, n, w in used)), 1)
+    shares = _aged_shares(
+        spec, np.stack([c / n for c, n, _ in used]), np.array([w for _, _, w in used])
+    )
+    return tuple(int(c) for c in np.rint(shares * rows)), rows
 
 
 @dataclass(frozen=True)
@@ -364,10 +405,13 @@ class DriftReference:
         weights = ageing_weights([p.as_of for p in parts], as_of)
         counts, good_counts = dict(base.counts), dict(base.good_counts)
         rows = good_rows = 0
+        specs = self.spec_by_name
         for name in names:
-            counts[name], rows = _aged_counts([(p.counts[name], p.rows) for p in parts], weights)
+            counts[name], rows = _aged_counts(
+                specs[name], [(p.counts[name], p.rows) for p in parts], weights
+            )
             good_counts[name], good_rows = _aged_counts(
-                [(p.good_counts[name], p.good_rows) for p in parts], weights
+                specs[name], [(p.good_counts[name], p.good_rows) for p in parts], weights
             )
         kept = [(p.as_of, float(w)) for p, w in zip(parts, weights, strict=True) if w != 0]
         ageing = Ageing(
