@@ -23,9 +23,10 @@ quarter or three after training differs from every part by that alone. The featu
 that do so are declared with the features
 (:data:`~customer_classifier.features.build.AGEING_FEATURES`), and for them the
 reference is aged to the night's date (see :class:`Ageing`): the parts, a quarter apart,
-show the book's own ageing rate, so each bin's share is carried along the straight line
-through the two parts around the night (or the two latest, after them) to the night's
-date. Only change beyond the book's own ageing is then tested. A line through two noisy
+show the book's own ageing rate. After the newest part each quantile is carried along
+the straight line through the two newest parts to the night's date; between two parts
+the night is their mixture, weighted by the distance in time. Only change beyond the
+book's own ageing is then tested. A line through two noisy
 parts is itself noisy, and more so the farther it is carried, so the aged reference
 counts as the fewer rows whose multinomial noise matches the line's
 (``1 / sum(weight_i^2 / rows_i)``), and the calibrated null resamples that many: the
@@ -198,10 +199,10 @@ def calendar_distance(a: dt.date, b: dt.date) -> int:
 class Ageing:
     """How the calendar features' reference was aged to the night of ``to``.
 
-    The aged shares are ``sum(weights_i * shares_i)`` over the reference's parts of the
-    as-of dates ``parts`` (negative shares clipped, then renormalised), counted as
-    ``rows`` rows (``good_rows`` for the predicted-good bins): the rows whose sampling
-    noise equals the noise of that weighted sum."""
+    The reference's parts of the as-of dates ``parts`` are combined with ``weights``
+    (see :func:`_aged_shares`: a mixture between them, quantiles carried beyond), and
+    the result counts as ``rows`` rows (``good_rows`` for the predicted-good bins): the
+    rows whose sampling noise equals the noise of that weighted combination."""
 
     to: dt.date
     parts: tuple[dt.date, ...]
