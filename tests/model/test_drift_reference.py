@@ -12,7 +12,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from customer_classifier.features.build import CATEGORICAL_FEATURES, FEATURE_NAMES
+from customer_classifier.features.build import (
+    AGEING_FEATURES,
+    CATEGORICAL_FEATURES,
+    FEATURE_NAMES,
+)
 from customer_classifier.monitoring.drift import detect_drift
 from customer_classifier.monitoring.reference import DriftReference
 from customer_classifier.registry import ModelBundle
@@ -40,6 +44,10 @@ def test_the_bundle_holds_a_reference_of_every_feature(
     assert reference.rows == len(train)
     assert reference.threshold == pytest.approx(bundle.threshold)
     assert sum(reference.importance.values()) > 0, "ranked by the bundle's importance"
+    # The calendar features the code declares travel with the bundle, and the two other
+    # windows give their ageing rate.
+    assert reference.ageing == AGEING_FEATURES
+    assert len(reference.dated_parts()) == 3
 
 
 def test_the_training_window_is_quiet_and_a_broken_feed_is_named(

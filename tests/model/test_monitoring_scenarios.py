@@ -1,18 +1,23 @@
 """Each scenario of the generator, as the nightly monitor sees it with a real champion.
 
 One champion (the session's trained run) serves every scenario. Each scenario is a Master
-Data set of its own, drawn with its knob and scored as of the champion's training-window
-date, so that tonight differs from the training window by the scenario alone (the same
-history length, the same season: no ageing of tenure, no yearly wave); its sales rate
-is matched to the champion's data up to that night (the generator spreads its mean sales
-over the whole history). The night's features come from the same code scoring uses.
+Data set of its own, drawn with its knob and scored tonight: the day after the newest
+sale, the champion's reference date, as the nightly run scores it. That is 270 days
+after the training window and 90 after the newest part of the reference, so the book
+has aged (tenure, first purchases, lifetime totals, age): the monitor must tell that
+from drift. Its sales rate is matched to the champion's data up to that night (the
+generator spreads its mean sales over the whole history). The night's features come
+from the same code scoring uses.
 
 What the monitor must say:
-- no drift: no drift alarm, no concept-drift signal;
+- no drift: no drift alarm, no concept-drift signal, though the book has aged (the
+  reference of the calendar features is aged to tonight; without that they would flag);
+- a burst of new customers (the age mix itself changes): tenure flagged, beyond ageing;
 - covariate drift (new customers through ads, dearer prices): the spend features, and
   only behaviour features, never the demographic ones;
-- a stuck channel: the channel alone; amounts x100: the amount features alone, and the
-  score;
+- a stuck channel: the channel alone (scored at the training window's date: a July
+  night has no season part, and the spend trend's yearly wave sits near its floor there);
+  amounts x100: the amount features alone, and the score;
 - a prior shift (more good customers): the predicted-good share rises significantly
   and the score drifts up, with behaviour features only; the estimate follows the scores
   and the early labels are not below their promise (no concept drift);
@@ -44,7 +49,7 @@ from customer_classifier.data.database import (
 )
 from customer_classifier.data.generate import GeneratorConfig, MasterData, generate
 from customer_classifier.features.aggregates import iter_aggregates
-from customer_classifier.features.build import build_features
+from customer_classifier.features.build import AGEING_FEATURES, build_features
 from customer_classifier.monitoring import backtest
 from customer_classifier.monitoring.drift import DriftReport, detect_drift
 from customer_classifier.monitoring.estimate import (
@@ -173,13 +178,14 @@ def scenario_night(
 ) -> NightFactory:
     """``scenario_night(name, seed, as_of=..., open_days=0, **knobs)``: a Master Data set
     drawn with ``knobs`` whose sales end ``open_days`` after the night's eve, written to a
-    database, and the night's features and champion scores as nightly scoring makes them."""
+    database, and the night's features and champion scores as nightly scoring makes them.
+    The night is tonight (the reference date) unless ``as_of`` says otherwise."""
     settings = champion.settings
 
     def make(
         name: str, seed: int, *, as_of: dt.date | None = None, open_days: int = 0, **knobs: Any
     ) -> Night:
-        night = as_of or champion.windows["train"]
+        night = as_of or champion.reference_date
         end = night + dt.timedelta(days=open_days - 1)
         config = GeneratorConfig(
             n_customers=3000,
@@ -245,12 +251,42 @@ def quiet_night(scenario_night: NightFactory) -> Night:
 
 
 def test_no_drift_stays_quiet(champion: Champion, quiet_night: Night, early_ratio: float) -> None:
+    assert quiet_night.as_of == champion.reference_date
     report = _drift(champion, quiet_night)
+    # July has no season part: the other features are compared with the training window.
     assert report.reference_part == champion.windows["train"].isoformat()
     assert not report.alarm, report.flagged
     assert report.good_share_p_value > 0.01
     check = _concept(champion, quiet_night, early_ratio)
     assert not check.drifted, check
+    # The calendar features were compared with their reference aged to tonight, along
+    # the line through the two newest parts, 90 days on, and the report says so.
+    aged = {f.feature: f.to_dict()["age_adjusted"] for f in report.features if f.age_adjusted}
+    assert set(aged) == set(AGEING_FEATURES)
+    for entry in aged.values():
+        assert entry["to"] == champion.reference_date.isoformat()
+        assert entry["parts"] == [champion.windows[s].isoformat() for s in ("validation", "test")]
+        assert entry["weights"] == pytest.approx([-1.0, 2.0])
+        assert entry["elapsed_days"] == 90
+    # Without the ageing, the aged book alone raises the alarm every night.
+    unaged = detect_drift(
+        dataclasses.replace(champion.reference, ageing=()),
+        quiet_night.features,
+        quiet_night.scores.to_numpy(),
+        as_of=quiet_night.as_of,
+    )
+    assert {"tenure_days", "days_since_first_purchase"} <= set(unaged.flagged)
+
+
+def test_a_burst_of_new_customers_is_drift_beyond_the_books_ageing(
+    champion: Champion, scenario_night: NightFactory
+) -> None:
+    report = _drift(champion, scenario_night("burst", 29, acquisition_burst=0.2))
+    assert report.alarm
+    assert {"tenure_days", "days_since_first_purchase"} <= set(report.flagged)
+    tenure = next(f for f in report.features if f.feature == "tenure_days")
+    assert tenure.age_adjusted is not None, "flagged against the aged reference"
+    assert not set(report.flagged) & (DEMOGRAPHIC - {"age"}), report.flagged
 
 
 def test_covariate_drift_names_the_spend_features_and_no_demographic_one(
@@ -263,7 +299,10 @@ def test_covariate_drift_names_the_spend_features_and_no_demographic_one(
 
 
 def test_a_stuck_channel_is_named_alone(champion: Champion, scenario_night: NightFactory) -> None:
-    report = _drift(champion, scenario_night("stuck", 23, stuck_column="acquisition_channel"))
+    night = scenario_night(
+        "stuck", 23, as_of=champion.windows["train"], stuck_column="acquisition_channel"
+    )
+    report = _drift(champion, night)
     assert report.flagged == ("acquisition_channel",)
 
 

@@ -86,6 +86,14 @@ class GeneratorConfig:
     higher (more good customers), and their behaviour, hence their features, follows it as
     it would for such customers; the relation of quality to behaviour is unchanged. It
     acts on the whole history: score its data with a model trained on data without it."""
+    acquisition_burst: float = 0.0
+    """0 = none; above 0, a burst of new customers: this share of the customers signed up
+    within the last ``burst_days`` before the newest possible signup (30 days before
+    ``end``) instead of at their drawn date. Their quality and behaviour are drawn as
+    for any customer, so the book's age mix alone changes: younger tenure, later first
+    purchases, smaller lifetime totals. Its draws come from a generator of their own, so
+    that without it the tables are the same."""
+    burst_days: int = 90
     transactions_only: bool = False
     """Keep only what a bare transaction feed has: no country, channel or birth year, one
     segment, nobody in the loyalty programme, one product category. The sales themselves
@@ -127,6 +135,8 @@ def generate(config: GeneratorConfig = GeneratorConfig()) -> MasterData:
 
     # Customers -----------------------------------------------------------------------
     signup_offset = rng.integers(-365, n_days - 30, size=n)  # some predate the sales history
+    if config.acquisition_burst > 0:
+        signup_offset = _burst(config, signup_offset, n_days - 30)
     segment_idx = rng.choice(len(SEGMENTS), size=n, p=_SEGMENT_P)
     channel_idx = rng.choice(len(CHANNELS), size=n, p=_CHANNEL_P)
     country_idx = rng.choice(len(COUNTRIES), size=n, p=_COUNTRY_P)
@@ -247,6 +257,16 @@ def generate(config: GeneratorConfig = GeneratorConfig()) -> MasterData:
             )
         customers[config.stuck_column] = customers[config.stuck_column].iloc[0]
     return MasterData(customers=customers, sales=sales)
+
+
+def _burst(config: GeneratorConfig, signup_offset: np.ndarray, newest: int) -> np.ndarray:
+    """Signup offsets with ``acquisition_burst`` of the customers moved into the last
+    ``burst_days`` before ``newest`` (exclusive), drawn from a generator of their own."""
+    rng = np.random.default_rng([config.seed, 3])
+    moved = rng.random(len(signup_offset)) < config.acquisition_burst
+    late = rng.integers(max(newest - config.burst_days, 0), newest, size=len(signup_offset))
+    out: np.ndarray = np.where(moved, late, signup_offset)
+    return out
 
 
 def _not_quiet(

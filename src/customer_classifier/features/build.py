@@ -59,6 +59,14 @@ FEATURE_SCHEMA: tuple[FeatureSpec, ...] = (
 FEATURE_NAMES = tuple(f.name for f in FEATURE_SCHEMA)
 NUMERIC_FEATURES = tuple(f.name for f in FEATURE_SCHEMA if f.kind == "numeric")
 CATEGORICAL_FEATURES = tuple(f.name for f in FEATURE_SCHEMA if f.kind == "categorical")
+AGEING_FEATURES = ("tenure_days", "age", "days_since_first_purchase", "orders_total", "spend_total")
+"""Features that advance with the calendar for a customer who stays: the time since
+signup and since the first purchase, the holder's age, and the lifetime totals. A book
+whose history starts on a fixed date grows older night after night, so their
+distributions move with the scoring date alone; the drift check ages their reference to
+the night's date before comparing (see :mod:`customer_classifier.monitoring.reference`).
+Windowed figures (the 30/90/365-day counts and spend) and the days since the last
+purchase (reset by every purchase, capped by the active window) do not age."""
 NULLABLE_FEATURES = (
     "age",
     "country",

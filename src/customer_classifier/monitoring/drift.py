@@ -25,6 +25,13 @@ Seasonality: given the night's as-of date, the night is compared with the refere
 part of its own season when the bundle has one (see
 :meth:`~customer_classifier.monitoring.reference.DriftReference.for_night`), so that a
 year-end night is judged against a year-end window, not against an autumn one.
+
+Ageing: the features that grow with the calendar (tenure, days since the first purchase,
+age, lifetime totals) are compared with their reference aged to the night's date, the
+book's own ageing rate read from the reference's dated parts; each says so in its
+``age_adjusted`` entry of the report (parts, weights, elapsed days, effective rows).
+The null of such a feature resamples the aged reference at its effective rows, so the
+calibration covers the noise of the ageing estimate too; the floors are unchanged.
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from customer_classifier.errors import ConfigurationError
-from customer_classifier.monitoring.reference import BinSpec, DriftReference
+from customer_classifier.monitoring.reference import Ageing, BinSpec, DriftReference
 
 NUMERIC_STATISTICS = ("wasserstein", "ks", "psi")
 CATEGORICAL_STATISTICS = ("jensen_shannon", "psi")
@@ -81,6 +88,9 @@ class FeatureDrift:
     flagged: bool
     good_jensen_shannon: float
     precision_effect: float
+    age_adjusted: Ageing | None = None
+    """Set for a calendar feature whose reference was aged to the night's date: which
+    parts, with which weights, how many days on, as how many rows."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -93,6 +103,7 @@ class FeatureDrift:
             "flagged": self.flagged,
             "good_jensen_shannon": self.good_jensen_shannon,
             "precision_effect": self.precision_effect,
+            "age_adjusted": self.age_adjusted.to_dict() if self.age_adjusted else None,
         }
 
 
@@ -301,6 +312,7 @@ def detect_drift(
             flagged=bool(q[i] <= thresholds.fdr and above),
             good_jensen_shannon=good_js,
             precision_effect=good_js * weights.get(name, 0.0),
+            age_adjusted=reference.aged if name in reference.ageing else None,
         )
         for i, (name, kind, observed, p, above, good_js) in enumerate(tested)
     )

@@ -16,6 +16,21 @@ window and the parts holding at least :data:`MIN_SEASON_ROWS` rows, the one whos
 date is nearest in the calendar, when it is within :data:`SEASON_DAYS`; otherwise with
 the training window, as before. The bins stay the training window's, so a real change
 shows against its own season as well; only what the season brings is left out.
+
+The book ages: its history starts on a fixed date, so tenure, the days since the first
+purchase, the holder's age and the lifetime totals grow with the calendar, and a night a
+quarter or three after training differs from every part by that alone. The features
+that do so are declared with the features
+(:data:`~customer_classifier.features.build.AGEING_FEATURES`), and for them the
+reference is aged to the night's date (see :class:`Ageing`): the parts, a quarter apart,
+show the book's own ageing rate. After the newest part each quantile is carried along
+the straight line through the two newest parts to the night's date; between two parts
+the night is their mixture, weighted by the distance in time. Only change beyond the
+book's own ageing is then tested. A line through two noisy
+parts is itself noisy, and more so the farther it is carried, so the aged reference
+counts as the fewer rows whose multinomial noise matches the line's
+(``1 / sum(weight_i^2 / rows_i)``), and the calibrated null resamples that many: the
+false-alarm rate holds, the power falls with the distance from the parts.
 """
 
 from __future__ import annotations
@@ -181,6 +196,112 @@ def calendar_distance(a: dt.date, b: dt.date) -> int:
 
 
 @dataclass(frozen=True)
+class Ageing:
+    """How the calendar features' reference was aged to the night of ``to``.
+
+    The reference's parts of the as-of dates ``parts`` are combined with ``weights``
+    (see :func:`_aged_shares`: a mixture between them, quantiles carried beyond), and
+    the result counts as ``rows`` rows (``good_rows`` for the predicted-good bins): the
+    rows whose sampling noise equals the noise of that weighted combination."""
+
+    to: dt.date
+    parts: tuple[dt.date, ...]
+    weights: tuple[float, ...]
+    rows: int
+    good_rows: int
+
+    @property
+    def elapsed_days(self) -> int:
+        """Days from the newest part used to the night (negative: the night is older)."""
+        return (self.to - max(self.parts)).days
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "to": self.to.isoformat(),
+            "parts": [d.isoformat() for d in self.parts],
+            "weights": list(self.weights),
+            "elapsed_days": self.elapsed_days,
+            "effective_rows": self.rows,
+        }
+
+
+def ageing_weights(dates: Sequence[dt.date], to: dt.date) -> tuple[float, ...]:
+    """Weights of the parts of ``dates`` (ascending, distinct) on the straight line to
+    ``to``: the two parts around ``to`` interpolated, or the two nearest at either end
+    extrapolated; a part of ``to``'s own date alone.
+
+    Only two parts take part: the book's ageing is not linear over a year (a lump of
+    customers who predate the history moves out of the training range and stops
+    moving the bins), so a line fitted through every part would be biased at the ends,
+    while the two nearest follow the local rate."""
+    if to in dates:
+        return tuple(1.0 if d == to else 0.0 for d in dates)
+    later = next((i for i, d in enumerate(dates) if d > to), len(dates))
+    b = min(max(later, 1), len(dates) - 1)
+    a = b - 1
+    along = (to - dates[a]).days / (dates[b] - dates[a]).days
+    out = [0.0] * len(dates)
+    out[a], out[b] = 1.0 - along, along
+    return tuple(out)
+
+
+_LEVELS = (np.arange(1000) + 0.5) / 1000
+"""Quantile levels at which a numeric feature's parts are carried to the night."""
+
+
+def _quantiles(spec: BinSpec, counts: np.ndarray) -> np.ndarray:
+    """The quantile function of binned ``counts`` at :data:`_LEVELS` (linear within each
+    bin), the bins below the minimum and above the maximum as the outer edges' values
+    just outside the range."""
+    values = counts[:-1]
+    total = float(values.sum())
+    cdf = np.cumsum(values)[:-1] / (total if total > 0 else 1.0)  # share below each edge
+    edges = np.asarray(spec.edges)
+    # Of an empty bin's equal cumulative shares the last edge starts the next bin.
+    keep = np.concatenate([np.diff(cdf) > 0, [True]])
+    out = np.interp(_LEVELS, cdf[keep], edges[keep])
+    out[cdf[0] > _LEVELS] = np.nextafter(edges[0], -np.inf)
+    out[cdf[-1] <= _LEVELS] = edges[-1]
+    return np.asarray(out)
+
+
+def _aged_shares(spec: BinSpec, shares: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The parts' ``shares`` (one row each) carried to the night with ``weights``.
+
+    Between two parts (no negative weight) the night is their mixture, which needs no
+    value beyond the bins. Beyond them, a numeric feature's quantile functions are
+    carried, each quantile along its line: a group of customers that ages a day a night
+    moves a day a night, also out of the bins it held, where a line through the bin
+    shares would overshoot as they empty; a quantile above the training maximum (whose
+    value the bins do not keep) stays above it. The null share, and a categorical
+    feature's shares, are carried as shares."""
+    null = float(np.clip(weights @ shares[:, -1], 0.0, 1.0))
+    if spec.kind != "numeric" or bool((weights >= 0).all()):
+        out = np.clip(weights @ shares, 0.0, None)
+        return np.asarray(out / max(float(out.sum()), 1e-12))
+    quantiles = np.stack([_quantiles(spec, row) for row in shares])
+    codes = spec.codes(weights @ quantiles)
+    values = np.bincount(codes, minlength=spec.size)[:-1] / len(_LEVELS)
+    return np.asarray(np.concatenate([values * (1.0 - null), [null]]))
+
+
+def _aged_counts(
+    spec: BinSpec, parts: Sequence[tuple[Sequence[int], int]], weights: Sequence[float]
+) -> tuple[tuple[int, ...], int]:
+    """The parts' counts carried to the night (:func:`_aged_shares`) as counts of the
+    effective rows, and those rows: ``1 / sum(weight^2 / rows)``."""
+    used = [(np.asarray(c, dtype=float), n, w) for (c, n), w in zip(parts, weights, strict=True)]
+    used = [(c, n, w) for c, n, w in used if w != 0 and n > 0]
+    if not used:
+        return tuple(int(c) for c in parts[-1][0]), int(parts[-1][1])
+    rows = max(round(1.0 / sum(w * w / n for _, n, w in used)), 1)
+    shares = _aged_shares(
+        spec, np.stack([c / n for c, n, _ in used]), np.array([w for _, _, w in used])
+    )
+    return tuple(int(c) for c in np.rint(shares * rows)), rows
+
+
+@dataclass(frozen=True)
 class DriftReference:
     """The training window as counts: every feature, the predicted-good rows, the score.
 
@@ -202,6 +323,10 @@ class DriftReference:
     importance: dict[str, float]
     as_of: dt.date | None = None
     seasons: tuple[SeasonPart, ...] = ()
+    ageing: tuple[str, ...] = ()
+    """The features aged to the night's date (the declaration training saw)."""
+    aged: Ageing | None = None
+    """Set on the reference :meth:`for_night` returns when it aged ``ageing``."""
 
     @property
     def spec_by_name(self) -> dict[str, BinSpec]:
@@ -233,26 +358,78 @@ class DriftReference:
     def for_night(self, as_of: dt.date | None) -> DriftReference:
         """The reference a night of ``as_of`` is compared with: the counts of its season's
         part when there is one (same bins, threshold and importance), else the training
-        window's. Without a date, the training window's."""
+        window's; and the :attr:`ageing` features aged to ``as_of`` (:meth:`aged_to`),
+        whatever the season. Without a date, the training window's as it is."""
         part = None if as_of is None else self.season_for(as_of)
-        if part is None:
-            return self
-        return replace(
-            self,
-            counts=part.counts,
-            good_counts=part.good_counts,
-            score_counts=part.score_counts,
-            rows=part.rows,
-            good_rows=part.good_rows,
-            as_of=part.as_of,
-            seasons=(),
+        base = self
+        if part is not None:
+            base = replace(
+                self,
+                counts=part.counts,
+                good_counts=part.good_counts,
+                score_counts=part.score_counts,
+                rows=part.rows,
+                good_rows=part.good_rows,
+                as_of=part.as_of,
+                seasons=(),
+            )
+        return base if as_of is None else self.aged_to(as_of, base)
+
+    def dated_parts(self) -> list[SeasonPart]:
+        """The training window and the parts of :data:`MIN_SEASON_ROWS` rows, as parts of
+        distinct as-of dates in date order (the training window first of a tie)."""
+        parts: dict[dt.date, SeasonPart] = {}
+        if self.as_of is not None:
+            window = SeasonPart(
+                self.as_of,
+                self.counts,
+                self.good_counts,
+                self.score_counts,
+                self.rows,
+                self.good_rows,
+            )
+            parts[self.as_of] = window
+        for p in self.seasons:
+            if p.rows >= MIN_SEASON_ROWS:
+                parts.setdefault(p.as_of, p)
+        return [parts[d] for d in sorted(parts)]
+
+    def aged_to(self, as_of: dt.date, base: DriftReference | None = None) -> DriftReference:
+        """``base`` (default: this reference) with the :attr:`ageing` features' counts
+        aged to ``as_of`` (see :class:`Ageing`); unchanged without such features or
+        without two dated parts to read the ageing rate from."""
+        base = self if base is None else base
+        parts = self.dated_parts()
+        names = [n for n in self.ageing if n in self.counts]
+        if not names or len(parts) < 2:
+            return base
+        weights = ageing_weights([p.as_of for p in parts], as_of)
+        counts, good_counts = dict(base.counts), dict(base.good_counts)
+        rows = good_rows = 0
+        specs = self.spec_by_name
+        for name in names:
+            counts[name], rows = _aged_counts(
+                specs[name], [(p.counts[name], p.rows) for p in parts], weights
+            )
+            good_counts[name], good_rows = _aged_counts(
+                specs[name], [(p.good_counts[name], p.good_rows) for p in parts], weights
+            )
+        kept = [(p.as_of, float(w)) for p, w in zip(parts, weights, strict=True) if w != 0]
+        ageing = Ageing(
+            to=as_of,
+            parts=tuple(d for d, _ in kept),
+            weights=tuple(w for _, w in kept),
+            rows=rows,
+            good_rows=good_rows,
         )
+        return replace(base, counts=counts, good_counts=good_counts, aged=ageing)
 
     def to_metadata(self) -> dict[str, Any]:
         return {
             "version": 2,
             "as_of": self.as_of.isoformat() if self.as_of else None,
             "seasons": [p.to_metadata() for p in self.seasons],
+            "ageing": list(self.ageing),
             "rows": self.rows,
             "good_rows": self.good_rows,
             "threshold": self.threshold,
@@ -286,6 +463,7 @@ class DriftReference:
                 importance={str(k): float(v) for k, v in data.get("importance", {}).items()},
                 as_of=dt.date.fromisoformat(str(data["as_of"])) if data.get("as_of") else None,
                 seasons=tuple(SeasonPart.from_metadata(p) for p in data.get("seasons", ())),
+                ageing=_ageing_of(data, specs),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigurationError(
@@ -293,6 +471,17 @@ class DriftReference:
                 "'drift_reference' metadata that training writes; retrain the champion with "
                 "this version to get one"
             ) from exc
+
+
+def _ageing_of(data: Mapping[str, Any], specs: Sequence[BinSpec]) -> tuple[str, ...]:
+    """The saved declaration; a reference written before it was kept ages what the
+    feature code declares now (the features are the same code's)."""
+    if "ageing" in data:
+        return tuple(str(n) for n in data["ageing"])
+    from customer_classifier.features.build import AGEING_FEATURES
+
+    names = {s.name for s in specs}
+    return tuple(n for n in AGEING_FEATURES if n in names)
 
 
 def importance_weights(metadata: Mapping[str, Any] | None) -> dict[str, float]:
@@ -313,12 +502,14 @@ def build_reference(
     importance: Mapping[str, float] | None = None,
     as_of: dt.date | None = None,
     seasons: Mapping[dt.date, tuple[pd.DataFrame, np.ndarray]] | None = None,
+    ageing: Sequence[str] = (),
 ) -> DriftReference:
     """Bin the training window ``frame`` and its ``scores`` at the model's ``threshold``.
 
     ``as_of``: the training window's as-of date; ``seasons``: frames of other as-of
     dates with their scores, counted over the training window's bins (one part each; a
-    part of the training window's own date is left out, it is the window itself)."""
+    part of the training window's own date is left out, it is the window itself);
+    ``ageing``: the features to age to a night's date (see :class:`Ageing`)."""
     if len(frame) != len(scores):
         raise ConfigurationError(
             f"{len(scores)} scores for {len(frame)} training rows: the drift reference needs "
@@ -357,6 +548,7 @@ def build_reference(
         importance=dict(importance or {}),
         as_of=as_of,
         seasons=parts,
+        ageing=tuple(n for n in ageing if n in counts),
     )
 
 
@@ -408,9 +600,11 @@ def training_reference(
 
     ``as_of`` is the training window's as-of date and ``seasons`` the frames of the
     other as-of dates training has (the validation and test windows), each scored by the
-    same model: a night of their season is compared with them (see
+    same model: a night of their season is compared with them, and together they give
+    the book's ageing rate for the declared calendar features (see
     :meth:`DriftReference.for_night`)."""
     from customer_classifier.features.build import (
+        AGEING_FEATURES,
         CATEGORICAL_FEATURES,
         FEATURE_NAMES,
         NUMERIC_FEATURES,
@@ -430,4 +624,5 @@ def training_reference(
         importance=importance_weights(importance),
         as_of=as_of,
         seasons={day: (rows, score(rows)) for day, rows in (seasons or {}).items()},
+        ageing=AGEING_FEATURES,
     ).to_metadata()

@@ -70,6 +70,8 @@ def test_no_drift_stays_quiet(reference: DriftReference) -> None:
     report = check(reference)
     assert not report.alarm, report.flagged
     assert all(f.q_value > report.thresholds.fdr or not f.above_floor for f in report.features)
+    # Without a date (and without declared calendar features) nothing is aged.
+    assert all(f.to_dict()["age_adjusted"] is None for f in report.features)
 
 
 def test_covariate_drift_is_flagged_and_ranked_by_effect_on_precision(
