@@ -379,8 +379,14 @@ def assess_night(
             "the feature frame, the scores and the labels must share one index (customer_id)"
         )
     reference = drift_reference(metadata, model_version)
+    # The night's date picks the reference part of its season and ages the book's
+    # calendar-driven features to it.
     report = detect_drift(
-        reference, frame, scores.to_numpy(dtype=float), thresholds_from(settings.drift.model_dump())
+        reference,
+        frame,
+        scores.to_numpy(dtype=float),
+        thresholds_from(settings.drift.model_dump()),
+        as_of=as_of,
     )
     estimate = estimate_night(
         scores,
