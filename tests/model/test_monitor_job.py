@@ -100,10 +100,10 @@ def test_the_night_is_assessed_against_the_champion_and_its_nights(
     assert 0.0 < result.headline["estimated_precision"] <= 1.0
     assert "realised_precision" in result.headline
     night = _json(result.json_path)
-    # Tonight's customers are 270 days older than the training window's: tenure drifts.
-    assert night["drift"]["flagged"] == list(result.flagged)
-    assert result.alarm == bool(result.flagged)
-    assert set(result.flagged) <= {"tenure_days", "days_since_first_purchase", "orders_total"}
+    # Tonight's customers are 270 days older than the training window's, but the book's
+    # ageing is modelled from the reference's parts: a night without drift stays quiet.
+    assert night["drift"]["flagged"] == list(result.flagged) == []
+    assert not result.alarm
     assert result.notes == ()
     assert night["as_of"] == monitored.tonight.isoformat()
     assert night["champion"] == trained_run.version
