@@ -18,8 +18,10 @@ def monitor_night(
     summary: Output[Artifact],
     as_of: str = "",
     pipeline_run_id: str = "",
-) -> bool:
-    """Returns whether the night raised an alarm (drift or concept drift)."""
+) -> str:
+    """Returns the night's retraining decision (quiet, skip, cooldown, retrain): on
+    ``retrain`` the pipeline runs the training pipeline next, in this run, so the
+    decision is recorded with this run's id as the launched run."""
     import pathlib
     import shutil
     import tempfile
@@ -29,7 +31,12 @@ def monitor_night(
 
     settings = load_settings(**({"as_of": as_of} if as_of else {}))
     with tempfile.TemporaryDirectory(prefix="cc-monitoring-") as folder:
-        result = run(settings, pathlib.Path(folder), run_id=pipeline_run_id or None)
+        result = run(
+            settings,
+            pathlib.Path(folder),
+            run_id=pipeline_run_id or None,
+            launch=lambda: pipeline_run_id or "this monitoring run",
+        )
         shutil.copyfile(result.html_path, report.path)
         shutil.copyfile(result.json_path, summary.path)
     for name, value in result.headline.items():
@@ -37,4 +44,4 @@ def monitor_night(
     summary.metadata.update(
         {"as_of": result.as_of.isoformat(), "model_version": result.model_version}
     )
-    return result.alarm
+    return result.retrain_action or "quiet"

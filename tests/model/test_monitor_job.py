@@ -25,6 +25,7 @@ from customer_classifier.features.build import FEATURE_NAMES, build_features
 from customer_classifier.features.labels import fetch_labels
 from customer_classifier.jobs.monitor import MonitorResult, monitor_night
 from customer_classifier.jobs.register import baseline_scores
+from customer_classifier.monitoring import report_html
 from customer_classifier.monitoring.backtest import read_night
 from customer_classifier.monitoring.history import read_history
 from customer_classifier.monitoring_metrics import (
@@ -116,7 +117,13 @@ def test_the_night_is_assessed_against_the_champion_and_its_nights(
     assert concept["as_of"] == (monitored.tonight - dt.timedelta(days=OPEN_DAYS)).isoformat()
     assert concept["elapsed_days"] == OPEN_DAYS
     assert 0.0 < concept["early_ratio"] < 1.0
-    assert "<h1>Monitoring of" in result.html_path.read_text()
+    page = result.html_path.read_text()
+    assert f"monitoring of {monitored.tonight.isoformat()}" in page
+    for section in (report_html.HEADLINE, report_html.HEALTH, report_html.RETRAINING):
+        assert section in page
+    # The night's health checks and retraining decision joined it.
+    assert {c["check"] for c in night["health"]["checks"]} >= {"input_volume", "missing_run"}
+    assert night["retrain"]["action"] == result.retrain_action
 
 
 def test_the_business_impact_is_the_heuristics_on_the_same_customers(

@@ -42,7 +42,7 @@ def test_one_uncached_task_with_metrics_report_and_json(compiled: dict[str, Any]
     spec = compiled["spec"]
     assert spec["pipelineInfo"]["name"] == "customer-classifier-nightly-monitoring"
     tasks = spec["root"]["dag"]["tasks"]
-    assert set(tasks) == {"monitor-night"}
+    assert set(tasks) == {"monitor-night", "condition-1"}
     task = tasks["monitor-night"]
     assert task["cachingOptions"] == {}  # caching off: every night is new
     assert task["taskInfo"]["name"] == "Monitor the night"
@@ -59,6 +59,22 @@ def test_one_uncached_task_with_metrics_report_and_json(compiled: dict[str, Any]
     k8s = compiled["platform"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     secrets = {s["secretName"] for s in k8s["exec-monitor-night"]["secretAsEnv"]}
     assert "customer-classifier-database" in secrets
+
+
+def test_a_retrain_decision_runs_the_training_pipeline_in_the_same_run(
+    compiled: dict[str, Any],
+) -> None:
+    spec = compiled["spec"]
+    condition = spec["root"]["dag"]["tasks"]["condition-1"]
+    assert condition["dependentTasks"] == ["monitor-night"]
+    assert condition["triggerPolicy"]["condition"] == (
+        "inputs.parameter_values['pipelinechannel--monitor-night-Output'] == 'retrain'"
+    )
+    inner = spec["components"][condition["componentRef"]["name"]]["dag"]["tasks"]
+    assert set(inner) == {"customer-classifier-training"}
+    training = spec["components"][inner["customer-classifier-training"]["componentRef"]["name"]]
+    assert {"verify-data", "ingest-data", "build-features"} <= set(training["dag"]["tasks"])
+    assert "comp-register-model" in spec["components"]  # the gate, inside its branches
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +100,8 @@ def local_run(
     )
     as_of = trained_run.run.scoring.as_of
     try:
-        alarm = monitoring_pipeline(as_of=as_of.isoformat()).output
-        yield {"root": root, "env": env, "as_of": as_of, "alarm": alarm}
+        action = monitoring_pipeline(as_of=as_of.isoformat()).output
+        yield {"root": root, "env": env, "as_of": as_of, "action": action}
     finally:
         patch.undo()
 
@@ -95,7 +111,8 @@ def local_run(
 def test_a_local_run_keeps_the_night_and_writes_its_artifacts(
     local_run: dict[str, Any], trained_run: TrainedRun
 ) -> None:
-    assert isinstance(local_run["alarm"], bool)
+    # A champion trained tonight with no night before: nothing persists, nothing is due.
+    assert local_run["action"] == "quiet"
     frame = read_history(connect(local_run["env"]["CC_DATABASE_URL"]), "monitoring_metrics")
     assert set(frame["as_of"]) == {local_run["as_of"]}
     assert {ESTIMATED_PRECISION.name, LAST_SUCCESS.name} <= set(frame["metric"])
@@ -105,8 +122,9 @@ def test_a_local_run_keeps_the_night_and_writes_its_artifacts(
     assert summary["as_of"] == local_run["as_of"].isoformat()
     assert summary["model_version"] == trained_run.version
     assert summary["run_id"] == frame["run_id"].iloc[0] != ""
-    assert "<h1>Monitoring of" in next(outputs.rglob("monitor-night/report")).read_text()
+    report = next(outputs.rglob("monitor-night/report")).read_text()
+    assert f"monitoring of {local_run['as_of'].isoformat()}" in report
     headline = summary["headline"]  # what the task logged as its KFP Metrics
     assert headline["rows"] == trained_run.run.scoring.rows_written
     assert 0.0 < headline["estimated_precision"] <= 1.0
-    assert local_run["alarm"] == summary["alarm"]
+    assert summary["retrain"]["action"] == local_run["action"]

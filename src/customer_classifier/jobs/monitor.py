@@ -7,12 +7,14 @@ machines) and the HTML report (for people) go to ``out_dir``, and, when
 success timestamp is among the samples, so a night that stops on the way pushes none and
 the staleness alert fires.
 
-Three seams stay open for the parts that join this step: ``checks`` (the pipeline-health
-checks and the retraining decision, each given the night and the history of the nights
-before it, each returning the night with its findings added through
-:meth:`NightMonitoring.with_findings`), ``render`` (the HTML report from the night and
-the history table) and ``push`` (the Pushgateway client). Without them the step writes a
-plain summary page and does not push, and says so.
+The night is joined by the pipeline-health checks (against the nights before it, in
+the history table) and by the retraining decision (its triggers over tonight and the
+nights before, with hysteresis and a cool-down, recorded in the decisions table). The
+decision's launcher comes from the caller: the monitoring pipeline runs the training
+pipeline itself when the night says ``retrain``, while ``customer-classifier monitor``
+only decides. ``checks``, ``render`` and ``push`` can be replaced (tests, other
+deployments); by default they are the parts above, the full HTML report and the
+Pushgateway client.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from customer_classifier.monitoring.history import (
 )
 from customer_classifier.monitoring.night import NightMonitoring, Progress
 from customer_classifier.monitoring_metrics import Sample
-from customer_classifier.registry import open_store
+from customer_classifier.registry import ModelStore, open_store
 from customer_classifier.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,9 @@ class MonitorResult:
     pushed: bool
     seconds: float
     notes: tuple[str, ...] = field(default=())
+    retrain_action: str | None = None
+    """The night's retraining decision (quiet, skip, cooldown, retrain); None when the
+    decision was not taken (``CC_RETRAIN__ENABLED=false`` or other checks given)."""
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -94,6 +99,7 @@ class MonitorResult:
             "pushed": self.pushed,
             "seconds": round(self.seconds, 3),
             "notes": list(self.notes),
+            "retrain_action": self.retrain_action,
         }
 
 
@@ -135,13 +141,19 @@ def monitor_night(
     *,
     run_id: str | None = None,
     progress: Progress | None = None,
-    checks: Sequence[NightCheck] = (),
+    checks: Sequence[NightCheck] | None = None,
     render: Renderer | None = None,
     push: Pusher | None = None,
+    launch: Callable[[], str] | None = None,
     now: Callable[[], dt.datetime] | None = None,
 ) -> MonitorResult:
     """Monitor the night of ``CC_AS_OF`` (default: the day after the newest sale, the
-    night scoring scored) and publish it; see the module's description."""
+    night scoring scored) and publish it; see the module's description.
+
+    ``checks`` default to the pipeline-health checks and the retraining decision, whose
+    ``launch`` starts the training pipeline and returns its run id (None: a due retrain
+    is recorded as not launched). ``render`` defaults to the full report and ``push`` to
+    the Pushgateway client."""
     started = time.perf_counter()
     clock = now or (lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0))
     table = settings.monitoring.history_table
@@ -156,6 +168,8 @@ def monitor_night(
     since = as_of - dt.timedelta(days=REPORT_DAYS)
     earlier = read_history(engine, table, since=since)
     earlier = earlier[earlier["as_of"] < as_of].reset_index(drop=True)
+    if checks is None:
+        checks = (health_check(settings, engine, store), retrain_check(settings, engine, launch))
     for check in checks:  # pipeline health, then the retraining decision
         night = check(night, earlier)
     finished = clock()
@@ -164,17 +178,11 @@ def monitor_night(
     json_path, html_path = out_dir / JSON_NAME, out_dir / HTML_NAME
     _write_atomically(json_path, json.dumps(night.to_json(), indent=2, allow_nan=False))
     nights = read_history(engine, table, since=since)  # tonight's rows among them
-    _write_atomically(html_path, (render or summary_page)(night, nights))
+    _write_atomically(html_path, (render or full_report)(night, nights))
     pushed = False
     if settings.monitoring.pushgateway_url:
-        if push is None:
-            log.warning(
-                "CC_MONITORING__PUSHGATEWAY_URL is set but this step has no Pushgateway "
-                "client: the night's samples are in the history table only"
-            )
-        else:
-            push(samples, settings)
-            pushed = True
+        (push or push_to_gateway)(samples, settings)
+        pushed = True
     return MonitorResult(
         as_of=as_of,
         model_version=night.model_version,
@@ -188,4 +196,112 @@ def monitor_night(
         pushed=pushed,
         seconds=time.perf_counter() - started,
         notes=night.notes,
+        retrain_action=None if night.retrain is None else str(night.retrain["action"]),
     )
+
+
+# -- the parts that join the night -------------------------------------------------------
+
+
+def _scoring_seconds(store: ModelStore, as_of: dt.date) -> dict[str, float] | None:
+    """The scoring step's run time of the night, from the summary it keeps in the store
+    (None when the last scoring was of another night or left no summary)."""
+    from customer_classifier.jobs.score import SCORING_STATE
+
+    raw = store.read_state(SCORING_STATE)
+    if raw is None:
+        return None
+    try:
+        summary = json.loads(raw)
+    except ValueError:
+        return None
+    if summary.get("as_of") != as_of.isoformat() or "seconds" not in summary:
+        return None
+    return {"scoring": float(summary["seconds"])}
+
+
+def health_check(settings: Settings, engine: Any, store: ModelStore) -> NightCheck:
+    """The pipeline-health checks of the night against the nights before it."""
+    from customer_classifier.monitoring.health import check_health, health_samples
+    from customer_classifier.monitoring.health_inputs import gather_health_inputs
+
+    def check(night: NightMonitoring, earlier: pd.DataFrame) -> NightMonitoring:
+        inputs = gather_health_inputs(
+            engine,
+            store,
+            night.as_of,
+            predictions_table=settings.predictions_table,
+            history_nights=settings.health.history_nights,
+            step_seconds=_scoring_seconds(store, night.as_of),
+        )
+        report = check_health(inputs, earlier, settings.health)
+        log.info(report.summary())
+        return night.with_findings(health=report.to_dict(), samples=health_samples(report))
+
+    return check
+
+
+def _tonight_frame(night: NightMonitoring) -> pd.DataFrame:
+    """Tonight's figures as rows of the history frame, before they are written."""
+    from customer_classifier.monitoring.history import labels_json
+
+    return pd.DataFrame(
+        [
+            {
+                "as_of": night.as_of,
+                "metric": s.metric.name,
+                "labels": labels_json(s.labels),
+                "value": s.value,
+            }
+            for s in night.samples()
+        ],
+        columns=["as_of", "metric", "labels", "value"],
+    )
+
+
+def retrain_check(settings: Settings, engine: Any, launch: Callable[[], str] | None) -> NightCheck:
+    """The retraining decision of the night: its triggers over tonight and the nights
+    before, the hysteresis and the cool-down (``CC_RETRAIN__*``), recorded with its
+    evidence in the decisions table."""
+    from customer_classifier.jobs.retrain import retrain_night
+
+    def check(night: NightMonitoring, earlier: pd.DataFrame) -> NightMonitoring:
+        if not settings.retrain.enabled:
+            return night
+        history = pd.concat(
+            [earlier[["as_of", "metric", "labels", "value"]], _tonight_frame(night)],
+            ignore_index=True,
+        )
+        outcome = retrain_night(settings, launch, as_of=night.as_of, engine=engine, history=history)
+        return night.with_findings(retrain=outcome.to_dict(), samples=outcome.samples)
+
+    return check
+
+
+def full_report(night: NightMonitoring, history: pd.DataFrame) -> str:
+    """The HTML report of the night beside the nights before (monitoring.report_html)."""
+    from customer_classifier.monitoring.backtest import backtest
+    from customer_classifier.monitoring.report_html import MonitoringReportInputs, render_report
+
+    health = night.health or {}
+    return render_report(
+        MonitoringReportInputs(
+            as_of=night.as_of,
+            champion_version=night.model_version,
+            history=history,
+            drift=night.drift,
+            estimate=night.estimate,
+            concept=night.concept,
+            backtest=backtest(night.backtested),
+            reliability=night.matured.reliability if night.matured is not None else {},
+            health=list(health.get("checks", [])),
+            retraining=dict(night.retrain) if night.retrain is not None else None,
+        )
+    )
+
+
+def push_to_gateway(samples: Sequence[Sample], settings: Settings) -> None:
+    """The night's samples to the Pushgateway, replacing the previous night's group."""
+    from customer_classifier.monitoring.pushgateway import push_night
+
+    push_night(samples, settings.monitoring)

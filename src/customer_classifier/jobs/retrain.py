@@ -25,7 +25,8 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from customer_classifier.errors import CustomerClassifierError, DataSourceError
+from customer_classifier.errors import CustomerClassifierError
+from customer_classifier.monitoring import history
 from customer_classifier.monitoring.decisions import read_decisions, record_decision
 from customer_classifier.monitoring.retrain import (
     HISTORY_COLUMNS,
@@ -61,35 +62,10 @@ class RetrainOutcome:
 
 
 def read_history(engine: sa.Engine, table: str, since: dt.date) -> pd.DataFrame:
-    """The monitoring history's rows of the trigger metrics from ``since`` on.
-
-    The table is the one the nightly monitoring writes (``CC_MONITORING__HISTORY_TABLE``:
-    as_of, run_id, model_version, metric, labels, value, recorded_at); an absent table is
-    an empty history, which retrains on nothing but the schedule.
-    """
-    if not sa.inspect(engine).has_table(table):
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in HISTORY_COLUMNS})
-    found = {c["name"] for c in sa.inspect(engine).get_columns(table)}
-    if missing := [c for c in HISTORY_COLUMNS if c not in found]:
-        raise DataSourceError(
-            f"the monitoring history table {table!r} lacks the column(s) {missing}; "
-            "CC_MONITORING__HISTORY_TABLE must name the table the nightly monitoring writes"
-        )
-    columns = sa.table(
-        table,
-        sa.column("as_of", sa.Date),
-        sa.column("metric", sa.String),
-        sa.column("labels", sa.String),
-        sa.column("value", sa.Float),
-    )
-    query = (
-        sa.select(*columns.c)
-        .where(columns.c.as_of >= since, columns.c.metric.in_(TRIGGER_METRICS))
-        .order_by(columns.c.as_of)
-    )
-    with engine.connect() as conn:
-        rows = [tuple(r) for r in conn.execute(query)]
-    return pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
+    """The monitoring history's rows of the trigger metrics from ``since`` on; an absent
+    table is an empty history, which retrains on nothing but the schedule."""
+    frame = history.read_history(engine, table, since=since, metrics=TRIGGER_METRICS)
+    return frame[list(HISTORY_COLUMNS)].reset_index(drop=True)
 
 
 def champion_since(settings: Settings) -> dt.date | None:
@@ -106,18 +82,31 @@ def champion_since(settings: Settings) -> dt.date | None:
     return dt.datetime.fromisoformat(str(moves[-1]["at"])).date()
 
 
+NOT_LAUNCHED = (
+    "not launched: this run only decides (customer-classifier monitor); the nightly "
+    "monitoring pipeline launches the training it decides on, or run "
+    "'python -m pipelines.retrain --local' (or --env ENV) to launch it now"
+)
+"""The launch error recorded when a retrain is due but the caller has no launcher; like
+a failed launch it starts no cool-down, so the next launching run acts on it."""
+
+
 def retrain_night(
     settings: Settings,
-    launch: Callable[[], str],
+    launch: Callable[[], str] | None,
     *,
     as_of: dt.date | None = None,
     engine: sa.Engine | None = None,
+    history: pd.DataFrame | None = None,
     now: Callable[[], dt.datetime] | None = None,
 ) -> RetrainOutcome:
     """Decide tonight (``as_of``, default: the scoring date), launch when the decision
     says ``retrain``, and record the decision with the run id.
 
-    ``launch`` starts the training pipeline and returns its run id.
+    ``launch`` starts the training pipeline and returns its run id; None records a due
+    retrain as not launched (:data:`NOT_LAUNCHED`). ``history``: the monitoring history
+    frame to decide on, where the caller holds tonight's figures before they are
+    written (the nightly monitoring); default: read from the table.
     """
     from customer_classifier.data.database import connect
     from customer_classifier.jobs.ingest import as_of_date
@@ -127,13 +116,26 @@ def retrain_night(
     night = as_of or as_of_date(settings, engine)
     retrain = settings.retrain
     lookback = dt.timedelta(days=retrain.consecutive_nights + LOOKBACK_NIGHTS)
-    history = read_history(engine, settings.monitoring.history_table, night - lookback)
+    if history is None:
+        history = read_history(engine, settings.monitoring.history_table, night - lookback)
+    else:
+        history = history[pd.to_datetime(history["as_of"]).dt.date >= night - lookback]
+        history = history[history["metric"].isin(TRIGGER_METRICS)][list(HISTORY_COLUMNS)]
     past = read_decisions(engine, retrain.decisions_table)
     policy = RetrainPolicy.from_settings(retrain, settings.precision_target)
     decision = decide_retrain(history, past, night, policy, champion_since=champion_since(settings))
     decided_at = clock()
     if not decision.launches:
         row = record_decision(engine, retrain.decisions_table, decision, decided_at=decided_at)
+        return RetrainOutcome(decision, None, row)
+    if launch is None:
+        row = record_decision(
+            engine,
+            retrain.decisions_table,
+            decision,
+            decided_at=decided_at,
+            launch_error=NOT_LAUNCHED,
+        )
         return RetrainOutcome(decision, None, row)
     try:
         run_id = launch()

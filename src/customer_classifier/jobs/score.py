@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
@@ -13,6 +14,11 @@ from customer_classifier.registry import CHAMPION, open_store
 from customer_classifier.scoring import batch
 from customer_classifier.scoring.batch import ScoringSummary
 from customer_classifier.settings import Settings
+
+SCORING_STATE = "last_scoring.json"
+"""The last scoring run's summary among the model store's state documents: its as-of
+date, run id, counts and seconds, which the nightly health checks compare with the
+nights before (a pipeline's tasks share no folder, but they share the store)."""
 
 
 def score_customers(
@@ -34,7 +40,7 @@ def score_customers(
         raise RegistryError(f"no champion in {store.uri}; run training first ('make run')")
     bundle = store.load(version)
     as_of = as_of_date(settings, engine)
-    return batch.score_customers(
+    summary = batch.score_customers(
         engine,
         bundle,
         version,
@@ -50,6 +56,8 @@ def score_customers(
         run_id=run_id or settings.run.pipeline_run_id,
         reasons=settings.explain.reasons,
     )
+    store.write_state(SCORING_STATE, json.dumps(summary_dict(summary), default=str).encode("utf-8"))
+    return summary
 
 
 def summary_dict(summary: ScoringSummary) -> dict[str, Any]:
