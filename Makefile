@@ -12,6 +12,8 @@ export PYTHONPATH := $(CURDIR)
 
 help:
 	@echo "make run            generate the demo database if missing, train and score through kfp.local"
+	@echo "make monitor        monitor the night make run scored: health, drift, estimated precision, retraining decision -> var/runs/monitoring"
+	@echo "make retrain        decide tonight's retraining and, when due, train through kfp.local (python -m pipelines.retrain --local)"
 	@echo "make demo-scenario SCENARIO=concept_drift  a monitoring scenario's database -> var/scenario_SCENARIO.db (GENERATE_ARGS=... adds flags)"
 	@echo "make test           the whole test suite (starts PostgreSQL on loopback itself)"
 	@echo "make lint           ruff + mypy"
@@ -38,6 +40,15 @@ $(STAMP): pyproject.toml requirements.lock
 
 run: $(STAMP)
 	$(PY) -m pipelines.run_local
+
+# The nightly monitoring of the night `make run` scored (JSON + HTML report in
+# var/runs/monitoring), and the retraining decision launched through kfp.local.
+.PHONY: monitor retrain
+monitor: $(STAMP)
+	$(BIN)/customer-classifier monitor
+
+retrain: $(STAMP)
+	$(PY) -m pipelines.retrain --local
 
 # A monitoring scenario's Master Data (data/scenarios.py; docs/data-contract.md#monitoring-
 # scenarios) in a database of its own, so that the demo database of `make run` stays as it
