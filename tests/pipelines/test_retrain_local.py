@@ -53,7 +53,9 @@ def retrained(
         monkeypatch.setenv(key, value)
     monkeypatch.chdir(tmp_path)  # kfp.local's outputs go under ./var/local_outputs
     code = retrain.main(["--local", "--json"])
-    out = "\n" + capsys.readouterr().out  # kfp.local's log, then the decision as JSON
+    captured = capsys.readouterr()
+    out = "\n" + captured.out  # kfp.local's log, then the decision as JSON
+    assert "\n{\n" in out, f"exit {code}, no decision printed; stderr: {captured.err[-3000:]}"
     return {
         "code": code,
         "printed": json.loads(out[out.rindex("\n{\n") :]),
