@@ -5,7 +5,7 @@ and a retrain when the night's decision says so."""
 from kfp import dsl
 
 from components.monitor_night import monitor_night
-from pipelines.platform import on_cluster
+from pipelines.platform import on_cluster, with_pushgateway_password
 from pipelines.training_pipeline import training_pipeline
 
 
@@ -18,10 +18,12 @@ from pipelines.training_pipeline import training_pipeline
     "retrains through the training pipeline when the triggers persist.",
 )
 def monitoring_pipeline(as_of: str = "") -> str:
-    monitor = on_cluster(
-        monitor_night(as_of=as_of, pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER),
-        cpu="1",
-        memory="4Gi",
+    monitor = with_pushgateway_password(
+        on_cluster(
+            monitor_night(as_of=as_of, pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER),
+            cpu="1",
+            memory="4Gi",
+        )
     )
     monitor.set_display_name("Monitor the night").set_caching_options(False)
     # A retrain the night decided on runs here, as this run's sub-DAG: the training

@@ -22,6 +22,9 @@ STORE_SECRET = "customer-classifier-store"
 """S3/MinIO credentials of the model store, under the names KServe's storage initializer
 reads too, so one Secret serves the pipelines and the InferenceService."""
 STORE_SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+PUSHGATEWAY_SECRET = "customer-classifier-pushgateway"
+"""Optional: the Pushgateway's basic-auth password (key ``password``) for the monitoring
+task, where the Pushgateway sits behind a proxy that asks for one."""
 COMPILE_TIME_GROUPS = ("CC_GPU__", "CC_IMAGES__", "CC_SERVING__", "CC_KFP__", "CC_SHARDS__")
 """Settings fixed in the IR when compiling (where the GPU and shard tasks run, which
 images), read only by the predictor (from the InferenceService), or only by the client
@@ -60,6 +63,17 @@ def on_cluster(
     # unprivileged user, numerically, so admission can tell it is not root.
     kubernetes.set_security_context(
         task, run_as_user=RUN_AS_USER, run_as_group=RUN_AS_USER, run_as_non_root=True
+    )
+    return task
+
+
+def with_pushgateway_password(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    """The Pushgateway password, from its optional Secret, for the task that pushes."""
+    kubernetes.use_secret_as_env(
+        task,
+        PUSHGATEWAY_SECRET,
+        {"password": "CC_MONITORING__PUSHGATEWAY_PASSWORD"},
+        optional=True,
     )
     return task
 

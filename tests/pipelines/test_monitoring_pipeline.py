@@ -58,7 +58,16 @@ def test_one_uncached_task_with_metrics_report_and_json(compiled: dict[str, Any]
     assert set(spec["root"]["inputDefinitions"]["parameters"]) == {"as_of"}
     k8s = compiled["platform"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     secrets = {s["secretName"] for s in k8s["exec-monitor-night"]["secretAsEnv"]}
-    assert "customer-classifier-database" in secrets
+    assert {"customer-classifier-database", "customer-classifier-pushgateway"} <= secrets
+    (pushgateway,) = [
+        s
+        for s in k8s["exec-monitor-night"]["secretAsEnv"]
+        if s["secretName"] == "customer-classifier-pushgateway"
+    ]
+    assert pushgateway["optional"] is True
+    assert pushgateway["keyToEnv"] == [
+        {"secretKey": "password", "envVar": "CC_MONITORING__PUSHGATEWAY_PASSWORD"}
+    ]
 
 
 def test_a_retrain_decision_runs_the_training_pipeline_in_the_same_run(
