@@ -163,6 +163,17 @@ def data_generate(
     feed_fault_days: Annotated[
         int | None, _knob("Days before --end that the sales-feed fault has lasted.", "30")
     ] = None,
+    acquisition_burst: Annotated[
+        float | None,
+        _knob(
+            "A burst of new customers, 0 to 1: this share of the customers signed up in the "
+            "last --burst-days before the newest signup; the book's age mix changes.",
+            "0.0",
+        ),
+    ] = None,
+    burst_days: Annotated[
+        int | None, _knob("Days of signups that the burst of new customers covers.", "90")
+    ] = None,
     bias: Annotated[
         float | None,
         _knob(
@@ -222,6 +233,8 @@ def data_generate(
         stuck_column=stuck_column,
         amount_unit=amount_unit,
         feed_fault_days=feed_fault_days,
+        acquisition_burst=acquisition_burst,
+        burst_days=burst_days,
         bias=bias,
         bias_quarter_days=bias_quarter_days,
         bias_quarters=bias_quarters,

@@ -39,6 +39,7 @@ from customer_classifier.data.scenarios import (
     scenario_config,
 )
 from customer_classifier.errors import ConfigurationError
+from tests.unit.test_cli import isolated, run  # noqa: F401  (the CLI tests' fixture and runner)
 
 CUSTOMERS, SEED = 300, 5
 """Every database here: small enough to draw in well under a second."""
@@ -55,21 +56,6 @@ PROMISED: dict[str, dict[str, Any]] = {
 }
 """What docs/data-contract.md promises for each preset; the monitor's scenario tests
 (tests/model/test_monitoring_scenarios.py) use the same values."""
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    for name in list(os.environ):
-        if name.startswith("CC_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 # --- presets ------------------------------------------------------------------------------

@@ -183,6 +183,9 @@ def check_config(config: GeneratorConfig) -> GeneratorConfig:
         "a shift of quality in standard deviations (beyond 3, "
         "nearly every customer is good or bad)",
     )
+    _check_range(config, "acquisition_burst", 0, 1, "the share of customers moved into the burst")
+    if config.acquisition_burst > 0:
+        _check_days(config, "burst_days", history_days, "the burst of new customers")
     _check_range(config, "bias", 0, 1, "the probability that an affected customer goes quiet")
     if config.bias > 0:
         _check_bias_quarters(config, history_days)

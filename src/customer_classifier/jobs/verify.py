@@ -24,7 +24,9 @@ PROFILE_STATE = "last_profile.json"
 because a task in a cluster starts with an empty working folder."""
 
 
-def _reference_profile(store: ModelStore) -> DataProfile | None:
+def read_reference_profile(store: ModelStore) -> DataProfile | None:
+    """The last passing verification's profile of the source (the next night's volume
+    reference, and the nightly health checks' input figures); None before the first."""
     stored = store.read_state(PROFILE_STATE)
     if stored is None:
         return None
@@ -55,7 +57,7 @@ def verify_data(
     engine = connect(settings.database_url)
     profile = profile_database(engine, now=now)
     store = open_store(settings.store_uri, settings.s3)
-    previous = _reference_profile(store)
+    previous = read_reference_profile(store)
     result = verify(profile, settings.verification, previous, as_of=settings.as_of, nightly=nightly)
     write_report(result, report_dir / "verification.html", report_dir / "verification.json")
     raise_on_blocking(result)

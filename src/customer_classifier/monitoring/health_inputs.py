@@ -18,12 +18,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from pydantic import ValidationError
 
 from customer_classifier.data.contract import GOOD
 from customer_classifier.data.database import history_schema
 from customer_classifier.data.profile import DataProfile
-from customer_classifier.errors import ConfigurationError, RegistryError
+from customer_classifier.errors import ConfigurationError
 from customer_classifier.monitoring.health import SCORING_STEP, HealthInputs, OutputCounts
 from customer_classifier.scoring.tables import history_table, output_table_problem
 
@@ -34,19 +33,11 @@ if TYPE_CHECKING:
 
 def read_profile(store: ModelStore) -> DataProfile | None:
     """The last passing verification's profile of the source, or None if there is none."""
-    from customer_classifier.jobs.verify import PROFILE_STATE
+    # Imported here: jobs/ stands above monitoring/ (jobs.verify's package imports the
+    # monitoring job), so a module-level import would close a cycle.
+    from customer_classifier.jobs.verify import read_reference_profile
 
-    stored = store.read_state(PROFILE_STATE)
-    if stored is None:
-        return None
-    try:
-        return DataProfile.model_validate_json(stored)
-    except ValidationError as exc:
-        raise RegistryError(
-            f"the verification profile state/{PROFILE_STATE} in {store.uri} is damaged "
-            f"({exc.error_count()} problem(s), first: {exc.errors()[0]['msg']}); delete it, "
-            "and the next passing verification writes a new one"
-        ) from exc
+    return read_reference_profile(store)
 
 
 def prediction_history(engine: sa.Engine, predictions_table: str) -> sa.Table | None:
