@@ -8,9 +8,11 @@ once per session; a test that changes any of them works on its own copy
 
 from __future__ import annotations
 
+import builtins
+import logging
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,26 @@ from customer_classifier.jobs.train import TrainResult
 from customer_classifier.registry import LocalModelStore
 from customer_classifier.scoring.batch import ScoringSummary
 from customer_classifier.settings import ExplicitSettings, Settings
+
+_PRINT = builtins.print
+
+
+@pytest.fixture(autouse=True)
+def _undo_kfp_local_stream_swaps() -> Iterator[None]:
+    """Give every test the real ``print`` and a root logger without kfp.local's handler.
+
+    kfp.local (2.17) swaps ``builtins.print`` for an indenting one and the root logger's
+    handlers for a ``StreamHandler`` on the sys.stdout of the moment while a task runs,
+    and puts back what it saw on entry. Tasks of a ``ParallelFor`` run in threads, so
+    the last to leave can put back another thread's swap: later tests then print
+    indented and log into a capture that is closed ("I/O operation on closed file",
+    with a traceback in their stderr). pytest's own handlers are subclasses and stay.
+    """
+    yield
+    builtins.print = _PRINT
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if type(h) is logging.StreamHandler]:
+        root.removeHandler(handler)
 
 
 def _import_kserve_without_pytest_arguments() -> None:
