@@ -16,7 +16,6 @@ from typing import Any
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
 from customer_classifier import jobs
 from customer_classifier.data import staging
@@ -26,6 +25,7 @@ from customer_classifier.errors import ShardError
 from customer_classifier.registry import LocalModelStore
 from customer_classifier.scoring.shards import Shard
 from customer_classifier.settings import ExplicitSettings, Settings
+from tests.integration.test_postgres_scoring import execute, query
 from tests.unit.scoring.models import heuristic_bundle
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.slow]
@@ -65,15 +65,6 @@ def night(
     jobs.score_customers(settings.model_copy(update={"as_of": AS_OF}))
     yield {"settings": settings, "version": version, "unsharded": predictions(settings)}
     patch.undo()
-
-
-def query(settings: Settings, sql: str) -> pd.DataFrame:
-    engine = sa.create_engine(settings.database_url)
-    try:
-        with engine.connect() as conn:
-            return pd.read_sql_query(sa.text(sql), conn)
-    finally:
-        engine.dispose()
 
 
 def predictions(settings: Settings) -> pd.DataFrame:
@@ -135,16 +126,6 @@ REFUSE_THIRD_SHARD = (
     "EXECUTE FUNCTION refuse_shard()",
 )
 """The database refuses the staging table of the third shard, and only that one."""
-
-
-def execute(settings: Settings, *statements: str) -> None:
-    engine = sa.create_engine(settings.database_url)
-    try:
-        with engine.begin() as conn:
-            for statement in statements:
-                conn.exec_driver_sql(statement)
-    finally:
-        engine.dispose()
 
 
 def test_a_failed_shard_stands_alone_and_rerunning_it_completes_the_night(
