@@ -20,7 +20,6 @@ Pushgateway client.
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 import logging
 import os
@@ -41,6 +40,7 @@ from customer_classifier.monitoring.history import (
     HistoryWrite,
     append_night,
     history_schema,
+    night_frame,
     read_history,
 )
 from customer_classifier.monitoring.night import NightMonitoring, Progress
@@ -81,7 +81,8 @@ class MonitorResult:
     notes: tuple[str, ...] = field(default=())
     retrain_action: str | None = None
     """The night's retraining decision (quiet, skip, cooldown, retrain); None when the
-    decision was not taken (``CC_RETRAIN__ENABLED=false`` or other checks given)."""
+    decision was not taken (other checks given). With ``CC_RETRAIN__ENABLED=false`` a
+    due retrain is a ``skip`` that says so."""
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -116,25 +117,6 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def summary_page(night: NightMonitoring, history: pd.DataFrame) -> str:
-    """A plain HTML page of the night's headline figures and notes (no plots)."""
-    del history
-    rows = "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{v:.6g}</td></tr>" for k, v in night.headline().items()
-    )
-    drifted = ", ".join(night.drift.flagged) or "none"
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in night.notes)
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>Monitoring {night.as_of}</title></head><body>"
-        f"<h1>Monitoring of {night.as_of}, version {html.escape(night.model_version)}</h1>"
-        f"<p>Drifted features: {html.escape(drifted)}</p>"
-        f"<table><tr><th>figure</th><th>value</th></tr>{rows}</table>"
-        f"<p>{html.escape(night.estimate.assumption.statement())}</p>"
-        f"<ul>{notes}</ul></body></html>"
-    )
-
-
 def monitor_night(
     settings: Settings,
     out_dir: Path,
@@ -166,8 +148,9 @@ def monitor_night(
     )
     night = nightly.monitor_night(engine, store, settings, as_of, run_id=run_id, progress=progress)
     since = as_of - dt.timedelta(days=REPORT_DAYS)
-    earlier = read_history(engine, table, since=since)
-    earlier = earlier[earlier["as_of"] < as_of].reset_index(drop=True)
+    others = read_history(engine, table, since=since)
+    others = others[others["as_of"] != as_of]  # a re-run replaces tonight's rows
+    earlier = others[others["as_of"] < as_of].reset_index(drop=True)
     if checks is None:
         checks = (health_check(settings, engine, store), retrain_check(settings, engine, launch))
     for check in checks:  # pipeline health, then the retraining decision
@@ -177,7 +160,8 @@ def monitor_night(
     written = append_night(engine, table, as_of, run_id, night.model_version, samples, finished)
     json_path, html_path = out_dir / JSON_NAME, out_dir / HTML_NAME
     _write_atomically(json_path, json.dumps(night.to_json(), indent=2, allow_nan=False))
-    nights = read_history(engine, table, since=since)  # tonight's rows among them
+    tonight = night_frame(as_of, run_id, night.model_version, samples, finished)
+    nights = pd.concat([others, tonight], ignore_index=True).sort_values("as_of", kind="stable")
     _write_atomically(html_path, (render or full_report)(night, nights))
     pushed = False
     if settings.monitoring.pushgateway_url:
@@ -241,35 +225,24 @@ def health_check(settings: Settings, engine: Any, store: ModelStore) -> NightChe
     return check
 
 
-def _tonight_frame(night: NightMonitoring) -> pd.DataFrame:
-    """Tonight's figures as rows of the history frame, before they are written."""
-    from customer_classifier.monitoring.history import labels_json
-
-    return pd.DataFrame(
-        [
-            {
-                "as_of": night.as_of,
-                "metric": s.metric.name,
-                "labels": labels_json(s.labels),
-                "value": s.value,
-            }
-            for s in night.samples()
-        ],
-        columns=["as_of", "metric", "labels", "value"],
-    )
-
-
 def retrain_check(settings: Settings, engine: Any, launch: Callable[[], str] | None) -> NightCheck:
     """The retraining decision of the night: its triggers over tonight and the nights
-    before, the hysteresis and the cool-down (``CC_RETRAIN__*``), recorded with its
-    evidence in the decisions table."""
+    before, the hysteresis and the cool-down (``CC_RETRAIN__*``, including the switch),
+    recorded with its evidence in the decisions table."""
     from customer_classifier.jobs.retrain import retrain_night
 
     def check(night: NightMonitoring, earlier: pd.DataFrame) -> NightMonitoring:
-        if not settings.retrain.enabled:
-            return night
         history = pd.concat(
-            [earlier[["as_of", "metric", "labels", "value"]], _tonight_frame(night)],
+            [
+                earlier,
+                night_frame(
+                    night.as_of,
+                    night.run_id,
+                    night.model_version,
+                    night.samples(),
+                    dt.datetime.now(dt.UTC),
+                ),
+            ],
             ignore_index=True,
         )
         outcome = retrain_night(settings, launch, as_of=night.as_of, engine=engine, history=history)

@@ -192,9 +192,25 @@ def read_history(
     query = query.order_by(schema.c.as_of, schema.c.metric, schema.c.labels)
     with engine.connect() as conn:
         rows = conn.execute(query).fetchall()
-    if not rows:
+    return _typed(pd.DataFrame(rows, columns=list(COLUMNS)))
+
+
+def night_frame(
+    as_of: dt.date,
+    run_id: str,
+    model_version: str,
+    samples: Sequence[Sample],
+    recorded_at: dt.datetime,
+) -> pd.DataFrame:
+    """One night's rows as :func:`read_history` would read them back once written, for
+    a caller that holds tonight's figures and need not read them again."""
+    rows = night_rows(as_of, run_id, model_version, samples, recorded_at)
+    return _typed(pd.DataFrame(rows, columns=list(COLUMNS)))
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    if frame.empty:
         return empty_history()
-    frame = pd.DataFrame(rows, columns=list(COLUMNS))
     frame["as_of"] = [_as_date(v) for v in frame["as_of"]]
     frame["value"] = frame["value"].astype("float64")
     frame["recorded_at"] = pd.to_datetime(frame["recorded_at"])
