@@ -8,6 +8,8 @@ thresholds against the heuristic and acting on everyone, and value against thres
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -67,15 +69,21 @@ def calibration_section(report: Report, outcome: TrainingOutcome) -> None:
                 linestyle="--",
                 label=f"{r.name} before the map",
             )
+    reliability_axes(ax, "Reliability (test)")
+    report.figure(fig, "reliability curves")
+
+
+def reliability_axes(ax: Any, title: str) -> None:
+    """Axes, limits and legend of a reliability plot: the training report's and the
+    monitoring report's read the same way."""
     ax.set(
         xlabel="mean score in bin",
         ylabel="share of good customers in bin",
-        title="Reliability (test)",
+        title=title,
         xlim=(0, 1),
         ylim=(0, 1),
     )
     ax.legend(fontsize="small")
-    report.figure(fig, "reliability curves")
 
 
 def value_section(report: Report, outcome: TrainingOutcome) -> None:

@@ -26,6 +26,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from customer_classifier.evaluation.calibration import ReliabilityFigures
+from customer_classifier.evaluation.report_value import reliability_axes
 from customer_classifier.monitoring.estimate import ALL_SEGMENTS
 from customer_classifier.monitoring_metrics import PushedMetric
 
@@ -229,14 +230,7 @@ def reliability_curves(curves: Mapping[str, ReliabilityFigures]) -> Figure | Non
             linewidth=2 if everyone else 1,
             label=f"{plain(segment)} (ECE {figures.ece:.3f})",
         )
-    ax.set(
-        xlabel="mean score in bin",
-        ylabel="share of good customers in bin",
-        title="Reliability (newest matured night)",
-        xlim=(0, 1),
-        ylim=(0, 1),
-    )
-    ax.legend(fontsize="small")
+    reliability_axes(ax, "Reliability (newest matured night)")
     return fig
 
 
