@@ -15,7 +15,7 @@ reads the history and the labels.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -215,6 +215,32 @@ def read_night(engine: sa.Engine, history: str, as_of: dt.date, model_version: s
     return frame
 
 
+def backtest_nights(
+    engine: sa.Engine,
+    history: str,
+    nights: Sequence[tuple[dt.date, str]],
+    rule: LabelRule,
+    terms: ValueTerms,
+    level: float = 0.95,
+    bins: int = DEFAULT_BINS,
+) -> Iterator[tuple[NightBacktest, pd.DataFrame]]:
+    """Each of ``nights`` (as-of date, version) backtested, with the rows it was read
+    from (the served scores and labels and the matured ``outcome``), so that a caller
+    who needs a night's rows again does not read them twice."""
+    for as_of, version in nights:
+        night = read_night(engine, history, as_of, version)
+        ids = pd.Index(night["customer_id"])
+        night["outcome"] = fetch_labels(engine, ids, as_of, rule).to_numpy()
+        yield backtest_night(night, as_of, version, terms, level, bins), night
+
+
+def matured_nights(
+    engine: sa.Engine, history: str, today: dt.date, horizon_days: int
+) -> list[tuple[dt.date, str]]:
+    """The (as-of date, version) nights of ``history`` whose label window has closed."""
+    return [(d, v) for d, v in scored_nights(engine, history) if matured(d, today, horizon_days)]
+
+
 def run_backtest(
     engine: sa.Engine,
     history: str,
@@ -225,15 +251,8 @@ def run_backtest(
     bins: int = DEFAULT_BINS,
 ) -> list[NightBacktest]:
     """Backtest every night of ``history`` whose label window closed before ``today``."""
-    out = []
-    for as_of, version in scored_nights(engine, history):
-        if not matured(as_of, today, rule.horizon_days):
-            continue
-        night = read_night(engine, history, as_of, version)
-        ids = pd.Index(night["customer_id"])
-        night["outcome"] = fetch_labels(engine, ids, as_of, rule).to_numpy()
-        out.append(backtest_night(night, as_of, version, terms, level, bins))
-    return out
+    nights = matured_nights(engine, history, today, rule.horizon_days)
+    return [b for b, _ in backtest_nights(engine, history, nights, rule, terms, level, bins)]
 
 
 def backtest_history(engine: sa.Engine, settings: Settings, today: dt.date) -> list[NightBacktest]:

@@ -39,16 +39,15 @@ from customer_classifier.data.database import history_schema as prediction_histo
 from customer_classifier.errors import ConfigurationError, DataSourceError, RegistryError
 from customer_classifier.evaluation.value import ValueTerms, value_of
 from customer_classifier.features.build import CATEGORICAL_FEATURES, FEATURE_NAMES
-from customer_classifier.features.labels import fetch_labels
 from customer_classifier.monitoring.backtest import (
     NightBacktest,
     backtest,
-    backtest_history,
-    backtest_night,
+    backtest_nights,
     estimate_accuracy,
     fetch_early_labels,
     learn_early_ratio,
     matured,
+    matured_nights,
     read_night,
     scored_nights,
 )
@@ -555,36 +554,34 @@ def night_frame(
 
 def recent_backtest(
     engine: sa.Engine, settings: Settings, today: dt.date, progress: Progress | None = None
-) -> list[NightBacktest]:
+) -> tuple[list[NightBacktest], dict[tuple[dt.date, str], pd.DataFrame]]:
     """The newest ``CC_MONITORING__BACKTEST_NIGHTS`` matured nights, backtested (all of
-    them with 0, through :func:`backtest_history`)."""
-    keep = settings.monitoring.backtest_nights
-    if keep == 0:
-        return backtest_history(engine, settings, today)
+    them with 0), and the rows of the newest matured date's nights, which the business
+    impact compares the baseline on."""
     history = _prediction_history(settings)
-    rule = settings.label
-    nights = [
-        (d, v) for d, v in scored_nights(engine, history) if matured(d, today, rule.horizon_days)
-    ][-keep:]
+    nights = matured_nights(engine, history, today, settings.label.horizon_days)
+    if keep := settings.monitoring.backtest_nights:
+        nights = nights[-keep:]
     terms = ValueTerms(settings.value.true_positive, settings.value.false_positive_cost)
-    out = []
-    for done, (as_of, version) in enumerate(nights, start=1):
-        night = read_night(engine, history, as_of, version)
-        ids = pd.Index(night["customer_id"])
-        night["outcome"] = fetch_labels(engine, ids, as_of, rule).to_numpy()
-        out.append(
-            backtest_night(
-                night,
-                as_of,
-                version,
-                terms,
-                level=settings.estimate.band_level,
-                bins=settings.calibration.bins,
-            )
-        )
+    out: list[NightBacktest] = []
+    newest: dict[tuple[dt.date, str], pd.DataFrame] = {}
+    nights_read = backtest_nights(
+        engine,
+        history,
+        nights,
+        settings.label,
+        terms,
+        level=settings.estimate.band_level,
+        bins=settings.calibration.bins,
+    )
+    for done, (night, rows) in enumerate(nights_read, start=1):
+        out.append(night)
+        if newest and next(iter(newest))[0] < night.as_of:
+            newest.clear()  # oldest first: only the newest date's rows are kept
+        newest[(night.as_of, night.model_version)] = rows
         if progress:
             progress("backtest", done, len(nights))
-    return out
+    return out, newest
 
 
 def open_night(engine: sa.Engine, settings: Settings, today: dt.date) -> tuple[dt.date, str] | None:
@@ -641,17 +638,18 @@ def baseline_night(
     settings: Settings,
     store: ModelStore,
     night: NightBacktest,
+    served: pd.DataFrame,
     fallback: Mapping[str, Any],
     progress: Progress | None = None,
 ) -> tuple[BaselineNight | None, str | None]:
     """The heuristic's actions on the matured night's customers, beside the model's and
-    the outcomes; the heuristic's parameters come from the version that scored that night
+    the outcomes (``served``: the night's rows as the backtest read them, with
+    ``outcome``); the heuristic's parameters come from the version that scored that night
     (or ``fallback``'s metadata when the store no longer holds it)."""
     try:
         metadata: Mapping[str, Any] = store.get(night.model_version).metadata
     except RegistryError:
         metadata = fallback
-    served = read_night(engine, _prediction_history(settings), night.as_of, night.model_version)
     ids = served["customer_id"].to_numpy(dtype=np.int64)
     frame, found = night_frame(
         engine, settings, night.as_of, ids, HEURISTIC_COLUMNS, progress, "baseline features"
@@ -662,7 +660,7 @@ def baseline_night(
             f"version {night.model_version} records no heuristic threshold "
             "('candidates.heuristic.threshold'): the business impact needs the baseline"
         )
-    outcome = fetch_labels(engine, pd.Index(ids), night.as_of, settings.label).to_numpy()
+    outcome = served["outcome"].to_numpy()
     return (
         BaselineNight(
             as_of=night.as_of,
@@ -712,14 +710,15 @@ def monitor_night(
     index = frame.index
     scores = pd.Series(scored.scores[found], index=index)
     labelled = pd.Series(scored.good[found], index=index)
-    backtested = recent_backtest(engine, settings, as_of, progress)
+    backtested, newest_rows = recent_backtest(engine, settings, as_of, progress)
     early, why = early_night(engine, settings, as_of, backtested)
     if why:
         notes.append(why)
     baseline = None
     if backtested:
         newest = max(backtested, key=lambda n: (n.as_of, n.model_version == version))
-        baseline, why = baseline_night(engine, settings, store, newest, metadata, progress)
+        served = newest_rows[(newest.as_of, newest.model_version)]
+        baseline, why = baseline_night(engine, settings, store, newest, served, metadata, progress)
         if why:
             notes.append(why)
     else:
