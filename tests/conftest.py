@@ -35,14 +35,17 @@ _PRINT = builtins.print
 
 @pytest.fixture(autouse=True)
 def _undo_kfp_local_stream_swaps() -> Iterator[None]:
-    """Give every test the real ``print`` and a root logger without kfp.local's handler.
+    """Give every test the real ``print`` and a root logger without a stray handler.
 
     kfp.local (2.17) swaps ``builtins.print`` for an indenting one and the root logger's
-    handlers for a ``StreamHandler`` on the sys.stdout of the moment while a task runs,
-    and puts back what it saw on entry. Tasks of a ``ParallelFor`` run in threads, so
-    the last to leave can put back another thread's swap: later tests then print
-    indented and log into a capture that is closed ("I/O operation on closed file",
-    with a traceback in their stderr). pytest's own handlers are subclasses and stay.
+    handlers for a ``StreamHandler`` on the sys.stdout of the moment while a task runs
+    (``logging_utils.indented_print``, ``local_logger_context``), and its orchestrator
+    also logs through the module-level ``logging.info``, which installs a handler on the
+    sys.stderr of the moment whenever the root logger has none. In the whole suite one of
+    these outlived the test that ran a pipeline: later tests printed indented and logged
+    into a capture that was closed by then ("I/O operation on closed file", with a
+    traceback in their stderr). Plain ``StreamHandler``s are removed after each test;
+    pytest's own handlers are subclasses and stay.
     """
     yield
     builtins.print = _PRINT
